@@ -10,7 +10,13 @@ import { join } from "node:path";
 export const arenaBytesMax = 512 * 1024 * 1024;
 const wasmPageBytes = 65536;
 
-export const wasmPath = join(import.meta.dir, "build", "tandem.wasm");
+// In a checkout this file is wasm/loader.ts; in the appliance image it is bundled into
+// /opt/tandem/agent/main.js, next to /opt/tandem/wasm/build/.
+const wasmPathCandidates = [
+  join(import.meta.dir, "build", "tandem.wasm"),
+  join(import.meta.dir, "..", "wasm", "build", "tandem.wasm"),
+];
+export const wasmPath = wasmPathCandidates.find((path) => existsSync(path)) ?? wasmPathCandidates[0]!;
 
 function loadModuleBytes(): Uint8Array {
   if (!existsSync(wasmPath)) {
