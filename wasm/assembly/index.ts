@@ -3,3 +3,4 @@
 // belongs to the TypeScript loader (wasm/loader.ts); kernels keep their own scratch
 // space in static data (memory.data), so nothing here allocates at run time.
 export * from "./arena";
+export * from "./blake3";

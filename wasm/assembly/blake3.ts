@@ -1,0 +1,305 @@
+// BLAKE3 in AssemblyScript: hash, keyed hash and derive-key, with extended output,
+// over whole buffers that the loader placed in the arena. The chunk tree is built
+// left to right with a stack of chaining values (the spec's "lazy merge"), kept in
+// static scratch so that a call allocates nothing. Full chunks that are not the last
+// chunk of an input go through a 4-lane v128 compressor (four chunks side by side,
+// state transposed: lane i of every vector belongs to chunk i), also across input
+// boundaries in batch calls; the last chunk, parents and root output use the scalar
+// compressor. Round code is unrolled (generated once from the spec's permutation).
+
+// Flags of the BLAKE3 spec (section 2.1).
+const CHUNK_START: u32 = 1;
+const CHUNK_END: u32 = 2;
+const PARENT: u32 = 4;
+const ROOT: u32 = 8;
+const BLAKE3_KEYED_HASH: u32 = 16;
+const BLAKE3_DERIVE_KEY_CONTEXT: u32 = 32;
+const BLAKE3_DERIVE_KEY_MATERIAL: u32 = 64;
+
+const CHUNK_BYTES: usize = 1024;
+const BLOCK_BYTES: usize = 64;
+
+const IV0: u32 = 0x6a09e667;
+const IV1: u32 = 0xbb67ae85;
+const IV2: u32 = 0x3c6ef372;
+const IV3: u32 = 0xa54ff53a;
+const IV4: u32 = 0x510e527f;
+const IV5: u32 = 0x9b05688c;
+const IV6: u32 = 0x1f83d9ab;
+const IV7: u32 = 0x5be0cd19;
+
+/** Depth of the chaining-value stack: log2 of the largest input in chunks, plus room. */
+const STACK_DEPTH_MAX: usize = 56;
+const cvStack: usize = memory.data(<i32>(STACK_DEPTH_MAX * 32), 16);
+const blockBuf: usize = memory.data(64, 16);
+const chunkCv: usize = memory.data(32, 16);
+const keyWords: usize = memory.data(32, 16);
+const xofBuf: usize = memory.data(64, 16);
+/** Four full chunks' chaining values from the SIMD path, lane by lane (4 x 32 bytes). */
+const laneCvs: usize = memory.data(128, 16);
+
+// The pending "output" of the spec: what the next compression would be, kept
+// uncompressed so that it can become either a chaining value or the root.
+let outCvPtr: usize = 0;
+let outBlockPtr: usize = 0;
+let outBlockLen: u32 = 0;
+let outCounter: u64 = 0;
+let outFlags: u32 = 0;
+
+/**
+ * One compression. Reads all of cv (8 words at cvPtr) and the block (16 words at
+ * blockPtr) before writing, so outPtr may alias either. Writes 8 words (the new
+ * chaining value) or, with `full`, 16 words (extended output).
+ */
+function compress(cvPtr: usize, blockPtr: usize, blockLen: u32, counter: u64, flags: u32, outPtr: usize, full: bool): void {
+  const c0 = load<u32>(cvPtr, 0), c1 = load<u32>(cvPtr, 4), c2 = load<u32>(cvPtr, 8), c3 = load<u32>(cvPtr, 12);
+  const c4 = load<u32>(cvPtr, 16), c5 = load<u32>(cvPtr, 20), c6 = load<u32>(cvPtr, 24), c7 = load<u32>(cvPtr, 28);
+  const m0 = load<u32>(blockPtr, 0), m1 = load<u32>(blockPtr, 4), m2 = load<u32>(blockPtr, 8), m3 = load<u32>(blockPtr, 12);
+  const m4 = load<u32>(blockPtr, 16), m5 = load<u32>(blockPtr, 20), m6 = load<u32>(blockPtr, 24), m7 = load<u32>(blockPtr, 28);
+  const m8 = load<u32>(blockPtr, 32), m9 = load<u32>(blockPtr, 36), m10 = load<u32>(blockPtr, 40), m11 = load<u32>(blockPtr, 44);
+  const m12 = load<u32>(blockPtr, 48), m13 = load<u32>(blockPtr, 52), m14 = load<u32>(blockPtr, 56), m15 = load<u32>(blockPtr, 60);
+  let v0 = c0, v1 = c1, v2 = c2, v3 = c3, v4 = c4, v5 = c5, v6 = c6, v7 = c7;
+  let v8 = IV0, v9 = IV1, v10 = IV2, v11 = IV3;
+  let v12 = <u32>counter, v13 = <u32>(counter >>> 32), v14 = blockLen, v15 = flags;
+    // round 0
+    v0 = v0 + v4 + m0; v12 = rotr<u32>(v12 ^ v0, 16); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 12);
+    v0 = v0 + v4 + m1; v12 = rotr<u32>(v12 ^ v0, 8); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 7);
+    v1 = v1 + v5 + m2; v13 = rotr<u32>(v13 ^ v1, 16); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 12);
+    v1 = v1 + v5 + m3; v13 = rotr<u32>(v13 ^ v1, 8); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 7);
+    v2 = v2 + v6 + m4; v14 = rotr<u32>(v14 ^ v2, 16); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 12);
+    v2 = v2 + v6 + m5; v14 = rotr<u32>(v14 ^ v2, 8); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 7);
+    v3 = v3 + v7 + m6; v15 = rotr<u32>(v15 ^ v3, 16); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 12);
+    v3 = v3 + v7 + m7; v15 = rotr<u32>(v15 ^ v3, 8); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 7);
+    v0 = v0 + v5 + m8; v15 = rotr<u32>(v15 ^ v0, 16); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 12);
+    v0 = v0 + v5 + m9; v15 = rotr<u32>(v15 ^ v0, 8); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 7);
+    v1 = v1 + v6 + m10; v12 = rotr<u32>(v12 ^ v1, 16); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 12);
+    v1 = v1 + v6 + m11; v12 = rotr<u32>(v12 ^ v1, 8); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 7);
+    v2 = v2 + v7 + m12; v13 = rotr<u32>(v13 ^ v2, 16); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 12);
+    v2 = v2 + v7 + m13; v13 = rotr<u32>(v13 ^ v2, 8); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 7);
+    v3 = v3 + v4 + m14; v14 = rotr<u32>(v14 ^ v3, 16); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 12);
+    v3 = v3 + v4 + m15; v14 = rotr<u32>(v14 ^ v3, 8); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 7);
+    // round 1
+    v0 = v0 + v4 + m2; v12 = rotr<u32>(v12 ^ v0, 16); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 12);
+    v0 = v0 + v4 + m6; v12 = rotr<u32>(v12 ^ v0, 8); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 7);
+    v1 = v1 + v5 + m3; v13 = rotr<u32>(v13 ^ v1, 16); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 12);
+    v1 = v1 + v5 + m10; v13 = rotr<u32>(v13 ^ v1, 8); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 7);
+    v2 = v2 + v6 + m7; v14 = rotr<u32>(v14 ^ v2, 16); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 12);
+    v2 = v2 + v6 + m0; v14 = rotr<u32>(v14 ^ v2, 8); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 7);
+    v3 = v3 + v7 + m4; v15 = rotr<u32>(v15 ^ v3, 16); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 12);
+    v3 = v3 + v7 + m13; v15 = rotr<u32>(v15 ^ v3, 8); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 7);
+    v0 = v0 + v5 + m1; v15 = rotr<u32>(v15 ^ v0, 16); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 12);
+    v0 = v0 + v5 + m11; v15 = rotr<u32>(v15 ^ v0, 8); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 7);
+    v1 = v1 + v6 + m12; v12 = rotr<u32>(v12 ^ v1, 16); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 12);
+    v1 = v1 + v6 + m5; v12 = rotr<u32>(v12 ^ v1, 8); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 7);
+    v2 = v2 + v7 + m9; v13 = rotr<u32>(v13 ^ v2, 16); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 12);
+    v2 = v2 + v7 + m14; v13 = rotr<u32>(v13 ^ v2, 8); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 7);
+    v3 = v3 + v4 + m15; v14 = rotr<u32>(v14 ^ v3, 16); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 12);
+    v3 = v3 + v4 + m8; v14 = rotr<u32>(v14 ^ v3, 8); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 7);
+    // round 2
+    v0 = v0 + v4 + m3; v12 = rotr<u32>(v12 ^ v0, 16); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 12);
+    v0 = v0 + v4 + m4; v12 = rotr<u32>(v12 ^ v0, 8); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 7);
+    v1 = v1 + v5 + m10; v13 = rotr<u32>(v13 ^ v1, 16); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 12);
+    v1 = v1 + v5 + m12; v13 = rotr<u32>(v13 ^ v1, 8); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 7);
+    v2 = v2 + v6 + m13; v14 = rotr<u32>(v14 ^ v2, 16); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 12);
+    v2 = v2 + v6 + m2; v14 = rotr<u32>(v14 ^ v2, 8); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 7);
+    v3 = v3 + v7 + m7; v15 = rotr<u32>(v15 ^ v3, 16); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 12);
+    v3 = v3 + v7 + m14; v15 = rotr<u32>(v15 ^ v3, 8); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 7);
+    v0 = v0 + v5 + m6; v15 = rotr<u32>(v15 ^ v0, 16); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 12);
+    v0 = v0 + v5 + m5; v15 = rotr<u32>(v15 ^ v0, 8); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 7);
+    v1 = v1 + v6 + m9; v12 = rotr<u32>(v12 ^ v1, 16); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 12);
+    v1 = v1 + v6 + m0; v12 = rotr<u32>(v12 ^ v1, 8); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 7);
+    v2 = v2 + v7 + m11; v13 = rotr<u32>(v13 ^ v2, 16); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 12);
+    v2 = v2 + v7 + m15; v13 = rotr<u32>(v13 ^ v2, 8); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 7);
+    v3 = v3 + v4 + m8; v14 = rotr<u32>(v14 ^ v3, 16); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 12);
+    v3 = v3 + v4 + m1; v14 = rotr<u32>(v14 ^ v3, 8); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 7);
+    // round 3
+    v0 = v0 + v4 + m10; v12 = rotr<u32>(v12 ^ v0, 16); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 12);
+    v0 = v0 + v4 + m7; v12 = rotr<u32>(v12 ^ v0, 8); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 7);
+    v1 = v1 + v5 + m12; v13 = rotr<u32>(v13 ^ v1, 16); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 12);
+    v1 = v1 + v5 + m9; v13 = rotr<u32>(v13 ^ v1, 8); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 7);
+    v2 = v2 + v6 + m14; v14 = rotr<u32>(v14 ^ v2, 16); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 12);
+    v2 = v2 + v6 + m3; v14 = rotr<u32>(v14 ^ v2, 8); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 7);
+    v3 = v3 + v7 + m13; v15 = rotr<u32>(v15 ^ v3, 16); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 12);
+    v3 = v3 + v7 + m15; v15 = rotr<u32>(v15 ^ v3, 8); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 7);
+    v0 = v0 + v5 + m4; v15 = rotr<u32>(v15 ^ v0, 16); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 12);
+    v0 = v0 + v5 + m0; v15 = rotr<u32>(v15 ^ v0, 8); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 7);
+    v1 = v1 + v6 + m11; v12 = rotr<u32>(v12 ^ v1, 16); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 12);
+    v1 = v1 + v6 + m2; v12 = rotr<u32>(v12 ^ v1, 8); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 7);
+    v2 = v2 + v7 + m5; v13 = rotr<u32>(v13 ^ v2, 16); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 12);
+    v2 = v2 + v7 + m8; v13 = rotr<u32>(v13 ^ v2, 8); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 7);
+    v3 = v3 + v4 + m1; v14 = rotr<u32>(v14 ^ v3, 16); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 12);
+    v3 = v3 + v4 + m6; v14 = rotr<u32>(v14 ^ v3, 8); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 7);
+    // round 4
+    v0 = v0 + v4 + m12; v12 = rotr<u32>(v12 ^ v0, 16); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 12);
+    v0 = v0 + v4 + m13; v12 = rotr<u32>(v12 ^ v0, 8); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 7);
+    v1 = v1 + v5 + m9; v13 = rotr<u32>(v13 ^ v1, 16); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 12);
+    v1 = v1 + v5 + m11; v13 = rotr<u32>(v13 ^ v1, 8); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 7);
+    v2 = v2 + v6 + m15; v14 = rotr<u32>(v14 ^ v2, 16); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 12);
+    v2 = v2 + v6 + m10; v14 = rotr<u32>(v14 ^ v2, 8); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 7);
+    v3 = v3 + v7 + m14; v15 = rotr<u32>(v15 ^ v3, 16); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 12);
+    v3 = v3 + v7 + m8; v15 = rotr<u32>(v15 ^ v3, 8); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 7);
+    v0 = v0 + v5 + m7; v15 = rotr<u32>(v15 ^ v0, 16); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 12);
+    v0 = v0 + v5 + m2; v15 = rotr<u32>(v15 ^ v0, 8); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 7);
+    v1 = v1 + v6 + m5; v12 = rotr<u32>(v12 ^ v1, 16); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 12);
+    v1 = v1 + v6 + m3; v12 = rotr<u32>(v12 ^ v1, 8); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 7);
+    v2 = v2 + v7 + m0; v13 = rotr<u32>(v13 ^ v2, 16); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 12);
+    v2 = v2 + v7 + m1; v13 = rotr<u32>(v13 ^ v2, 8); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 7);
+    v3 = v3 + v4 + m6; v14 = rotr<u32>(v14 ^ v3, 16); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 12);
+    v3 = v3 + v4 + m4; v14 = rotr<u32>(v14 ^ v3, 8); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 7);
+    // round 5
+    v0 = v0 + v4 + m9; v12 = rotr<u32>(v12 ^ v0, 16); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 12);
+    v0 = v0 + v4 + m14; v12 = rotr<u32>(v12 ^ v0, 8); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 7);
+    v1 = v1 + v5 + m11; v13 = rotr<u32>(v13 ^ v1, 16); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 12);
+    v1 = v1 + v5 + m5; v13 = rotr<u32>(v13 ^ v1, 8); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 7);
+    v2 = v2 + v6 + m8; v14 = rotr<u32>(v14 ^ v2, 16); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 12);
+    v2 = v2 + v6 + m12; v14 = rotr<u32>(v14 ^ v2, 8); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 7);
+    v3 = v3 + v7 + m15; v15 = rotr<u32>(v15 ^ v3, 16); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 12);
+    v3 = v3 + v7 + m1; v15 = rotr<u32>(v15 ^ v3, 8); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 7);
+    v0 = v0 + v5 + m13; v15 = rotr<u32>(v15 ^ v0, 16); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 12);
+    v0 = v0 + v5 + m3; v15 = rotr<u32>(v15 ^ v0, 8); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 7);
+    v1 = v1 + v6 + m0; v12 = rotr<u32>(v12 ^ v1, 16); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 12);
+    v1 = v1 + v6 + m10; v12 = rotr<u32>(v12 ^ v1, 8); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 7);
+    v2 = v2 + v7 + m2; v13 = rotr<u32>(v13 ^ v2, 16); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 12);
+    v2 = v2 + v7 + m6; v13 = rotr<u32>(v13 ^ v2, 8); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 7);
+    v3 = v3 + v4 + m4; v14 = rotr<u32>(v14 ^ v3, 16); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 12);
+    v3 = v3 + v4 + m7; v14 = rotr<u32>(v14 ^ v3, 8); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 7);
+    // round 6
+    v0 = v0 + v4 + m11; v12 = rotr<u32>(v12 ^ v0, 16); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 12);
+    v0 = v0 + v4 + m15; v12 = rotr<u32>(v12 ^ v0, 8); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 7);
+    v1 = v1 + v5 + m5; v13 = rotr<u32>(v13 ^ v1, 16); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 12);
+    v1 = v1 + v5 + m0; v13 = rotr<u32>(v13 ^ v1, 8); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 7);
+    v2 = v2 + v6 + m1; v14 = rotr<u32>(v14 ^ v2, 16); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 12);
+    v2 = v2 + v6 + m9; v14 = rotr<u32>(v14 ^ v2, 8); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 7);
+    v3 = v3 + v7 + m8; v15 = rotr<u32>(v15 ^ v3, 16); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 12);
+    v3 = v3 + v7 + m6; v15 = rotr<u32>(v15 ^ v3, 8); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 7);
+    v0 = v0 + v5 + m14; v15 = rotr<u32>(v15 ^ v0, 16); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 12);
+    v0 = v0 + v5 + m10; v15 = rotr<u32>(v15 ^ v0, 8); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 7);
+    v1 = v1 + v6 + m2; v12 = rotr<u32>(v12 ^ v1, 16); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 12);
+    v1 = v1 + v6 + m12; v12 = rotr<u32>(v12 ^ v1, 8); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 7);
+    v2 = v2 + v7 + m3; v13 = rotr<u32>(v13 ^ v2, 16); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 12);
+    v2 = v2 + v7 + m4; v13 = rotr<u32>(v13 ^ v2, 8); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 7);
+    v3 = v3 + v4 + m7; v14 = rotr<u32>(v14 ^ v3, 16); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 12);
+    v3 = v3 + v4 + m13; v14 = rotr<u32>(v14 ^ v3, 8); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 7);
+  store<u32>(outPtr, v0 ^ v8, 0); store<u32>(outPtr, v1 ^ v9, 4); store<u32>(outPtr, v2 ^ v10, 8); store<u32>(outPtr, v3 ^ v11, 12);
+  store<u32>(outPtr, v4 ^ v12, 16); store<u32>(outPtr, v5 ^ v13, 20); store<u32>(outPtr, v6 ^ v14, 24); store<u32>(outPtr, v7 ^ v15, 28);
+  if (full) {
+    store<u32>(outPtr, v8 ^ c0, 32); store<u32>(outPtr, v9 ^ c1, 36); store<u32>(outPtr, v10 ^ c2, 40); store<u32>(outPtr, v11 ^ c3, 44);
+    store<u32>(outPtr, v12 ^ c4, 48); store<u32>(outPtr, v13 ^ c5, 52); store<u32>(outPtr, v14 ^ c6, 56); store<u32>(outPtr, v15 ^ c7, 60);
+  }
+}
+
+/** Chaining value of a full 1024-byte chunk that is not the root, into outPtr. */
+function fullChunkCv(keyPtr: usize, inPtr: usize, counter: u64, baseFlags: u32, outPtr: usize): void {
+  compress(keyPtr, inPtr, 64, counter, baseFlags | CHUNK_START, outPtr, false);
+  for (let b: usize = 1; b < 15; b++) compress(outPtr, inPtr + b * BLOCK_BYTES, 64, counter, baseFlags, outPtr, false);
+  compress(outPtr, inPtr + 15 * BLOCK_BYTES, 64, counter, baseFlags | CHUNK_END, outPtr, false);
+}
+
+/** Makes the last (possibly partial, possibly empty) chunk of an input the pending output. */
+function setChunkOutput(keyPtr: usize, inPtr: usize, len: usize, counter: u64, baseFlags: u32): void {
+  const blocks: usize = len == 0 ? 1 : (len + BLOCK_BYTES - 1) / BLOCK_BYTES;
+  let cvPtr = keyPtr;
+  for (let b: usize = 0; b + 1 < blocks; b++) {
+    compress(cvPtr, inPtr + b * BLOCK_BYTES, 64, counter, baseFlags | (b == 0 ? CHUNK_START : 0), chunkCv, false);
+    cvPtr = chunkCv;
+  }
+  const lastLen = len - (blocks - 1) * BLOCK_BYTES;
+  memory.fill(blockBuf, 0, BLOCK_BYTES);
+  memory.copy(blockBuf, inPtr + (blocks - 1) * BLOCK_BYTES, lastLen);
+  outCvPtr = cvPtr;
+  outBlockPtr = blockBuf;
+  outBlockLen = <u32>lastLen;
+  outCounter = counter;
+  outFlags = baseFlags | CHUNK_END | (blocks == 1 ? CHUNK_START : 0);
+}
+
+/** Pushes a chunk's chaining value (already at the stack top slot) and merges completed subtrees. */
+@inline
+function pushChunkCv(keyPtr: usize, depth: usize, totalChunks: u64, baseFlags: u32): usize {
+  depth++;
+  while ((totalChunks & 1) == 0) {
+    const left = cvStack + (depth - 2) * 32;
+    compress(keyPtr, left, 64, 0, baseFlags | PARENT, left, false);
+    depth--;
+    totalChunks >>= 1;
+  }
+  return depth;
+}
+
+/**
+ * Folds the stack into the pending output, then writes `outLen` bytes of root output.
+ * `depth` chaining values are on the stack; the pending output is the rightmost node.
+ */
+function finishRoot(keyPtr: usize, depth: usize, baseFlags: u32, outPtr: usize, outLen: usize): void {
+  while (depth > 0) {
+    const right = cvStack + depth * 32;
+    compress(outCvPtr, outBlockPtr, outBlockLen, outCounter, outFlags, right, false);
+    depth--;
+    outCvPtr = keyPtr;
+    outBlockPtr = cvStack + depth * 32;
+    outBlockLen = 64;
+    outCounter = 0;
+    outFlags = baseFlags | PARENT;
+  }
+  let written: usize = 0;
+  let blockIndex: u64 = 0;
+  while (written < outLen) {
+    const take = min<usize>(64, outLen - written);
+    if (take == 64) {
+      compress(outCvPtr, outBlockPtr, outBlockLen, blockIndex, outFlags | ROOT, outPtr + written, true);
+    } else {
+      compress(outCvPtr, outBlockPtr, outBlockLen, blockIndex, outFlags | ROOT, xofBuf, true);
+      memory.copy(outPtr + written, xofBuf, take);
+    }
+    written += take;
+    blockIndex++;
+  }
+}
+
+/** Scalar hash of one input (the reference path, also used for the tails of SIMD batches). */
+function hashScalar(inPtr: usize, len: usize, keyPtr: usize, baseFlags: u32, outPtr: usize, outLen: usize): void {
+  const chunks: usize = len == 0 ? 1 : (len + CHUNK_BYTES - 1) / CHUNK_BYTES;
+  let depth: usize = 0;
+  for (let i: usize = 0; i + 1 < chunks; i++) {
+    fullChunkCv(keyPtr, inPtr + i * CHUNK_BYTES, <u64>i, baseFlags, cvStack + depth * 32);
+    depth = pushChunkCv(keyPtr, depth, <u64>(i + 1), baseFlags);
+  }
+  const lastStart = (chunks - 1) * CHUNK_BYTES;
+  setChunkOutput(keyPtr, inPtr + lastStart, len - lastStart, <u64>(chunks - 1), baseFlags);
+  finishRoot(keyPtr, depth, baseFlags, outPtr, outLen);
+}
+
+function setKey(keyPtr: usize): usize {
+  if (keyPtr == 0) {
+    store<u32>(keyWords, IV0, 0); store<u32>(keyWords, IV1, 4); store<u32>(keyWords, IV2, 8); store<u32>(keyWords, IV3, 12);
+    store<u32>(keyWords, IV4, 16); store<u32>(keyWords, IV5, 20); store<u32>(keyWords, IV6, 24); store<u32>(keyWords, IV7, 28);
+  } else {
+    memory.copy(keyWords, keyPtr, 32);
+  }
+  return keyWords;
+}
+
+/**
+ * Hashes `len` bytes at inPtr into `outLen` bytes at outPtr. keyPtr 0 = plain hash
+ * (key = IV); otherwise 32 key bytes at keyPtr, used with `flags` (KEYED_HASH,
+ * DERIVE_KEY_CONTEXT or DERIVE_KEY_MATERIAL).
+ */
+export function blake3Hash(inPtr: usize, len: usize, keyPtr: usize, flags: u32, outPtr: usize, outLen: usize): void {
+  hashInput(inPtr, len, setKey(keyPtr), flags, outPtr, outLen);
+}
+
+/** Hashes `n` consecutive pieces (u32 lengths at lensPtr) into n 32-byte digests at outPtr. */
+export function blake3Many(inPtr: usize, lensPtr: usize, n: u32, outPtr: usize): void {
+  const key = setKey(0);
+  let p = inPtr;
+  for (let i: u32 = 0; i < n; i++) {
+    const len = <usize>load<u32>(lensPtr + (<usize>i << 2));
+    hashInput(p, len, key, 0, outPtr + (<usize>i << 5), 32);
+    p += len;
+  }
+}
+
+/** The hash of one input (plain, keyed or derive-key per keyPtr and baseFlags); used by the chunker too. */
+export function hashInput(inPtr: usize, len: usize, keyPtr: usize, baseFlags: u32, outPtr: usize, outLen: usize): void {
+  hashScalar(inPtr, len, keyPtr, baseFlags, outPtr, outLen);
+}

@@ -1,0 +1,4 @@
+// Public TypeScript API of the hot-path WASM module: content-defined chunking
+// (FastCDC 2020), BLAKE3 hashing and LZ4 compression. Everything else in the agent
+// imports the hot path from here, never from wasm/loader.ts or the kernels directly.
+export { blake3, blake3Keyed, blake3DeriveKey, blake3Many, blake3OutBytesMax, blake3InputBytesMax, blake3ManyPiecesMax } from "./blake3.ts";
