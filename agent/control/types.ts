@@ -21,6 +21,12 @@ export interface DatastoreInfo {
   policy: "lru" | "fifo";
 }
 
+export interface ServiceInfo {
+  name: string;               // "optimization", "sync", "web", "store"
+  state: "running" | "stopped" | "starting" | "stopping" | "failed" | "not installed";
+  detail: string | null;      // why it failed, where it listens...
+}
+
 export interface ControlRead {
   version(): VersionInfo;
   datastore(): DatastoreInfo;
@@ -32,6 +38,8 @@ export interface ControlRead {
   runningConfig(): string;
   events(afterId?: number, limit?: number): ApplianceEvent[];
   metricsText(): string;
+  /** Each service of the appliance and its state ("not installed" when its module is absent). */
+  services(): ServiceInfo[];
 }
 
 export interface ControlWrite {
@@ -46,3 +54,10 @@ export interface ControlWrite {
 }
 
 export type ControlApi = ControlRead & ControlWrite;
+
+/** Names of the read methods (allowed on the read-only socket) and the write methods. */
+export const controlReadMethods = [
+  "version", "datastore", "syncStatus", "connections", "stats", "config", "runningConfig",
+  "events", "metricsText", "services",
+] as const satisfies readonly (keyof ControlRead)[];
+export const controlWriteMethods = ["configure", "writeMemory", "restart", "syncCheck"] as const satisfies readonly (keyof ControlWrite)[];
