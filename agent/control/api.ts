@@ -105,7 +105,8 @@ export function createControlApi(appliance: ControlledAppliance): ControlApi {
       const { config: next, notes, canonical } = applyConfigLines(current, lines);
       if (JSON.stringify(next) === JSON.stringify(current)) return { notes: [...notes] };
       const result = await appliance.applyConfig(next);
-      appliance.events.emit("notice", "config", `configured: ${canonical.join("; ")}`);
+      const logged = canonical.map((l) => l.replace(/^(datastore sync secret) .*$/, "$1 ********"));
+      appliance.events.emit("notice", "config", `configured: ${logged.join("; ")}`);
       return { notes: [...notes, ...result.notes], ...(result.restartRequired ? { restartRequired: result.restartRequired } : {}) };
     }),
     writeMemory: () => serialized(async () => {
