@@ -2,11 +2,14 @@
 // extended output), and the batch call against one-at-a-time hashing and hash-wasm.
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { createBLAKE3 } from "hash-wasm";
 import { blake3, blake3DeriveKey, blake3Keyed, blake3Many } from "../../wasm/index.ts";
 import { TandemError } from "../../agent/errors.ts";
 
-const vectors = JSON.parse(readFileSync("/work/shared/vectors/blake3_test_vectors.json", "utf8")) as {
+// The shared reference vectors live next to the checkout (../shared/vectors).
+const vectorsDir = process.env.TANDEM_VECTORS_DIR ?? join(import.meta.dir, "..", "..", "..", "shared", "vectors");
+const vectors = JSON.parse(readFileSync(join(vectorsDir, "blake3_test_vectors.json"), "utf8")) as {
   key: string; context_string: string; cases: { input_len: number; hash: string; keyed_hash: string; derive_key: string }[];
 };
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");

@@ -4,3 +4,4 @@
 // space in static data (memory.data), so nothing here allocates at run time.
 export * from "./arena";
 export * from "./blake3";
+export * from "./fastcdc";

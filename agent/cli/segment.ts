@@ -1,0 +1,59 @@
+// `tandem segment FILE [--min N --avg N --max N --level N --seed N]`: cuts a file into
+// FastCDC 2020 segments and prints one line per segment, `offset length blake3-hex`.
+// The file is streamed in bounded reads through StreamChunker, so a multi-gigabyte
+// file never sits in memory whole; output is flushed per read.
+import { closeSync, openSync, readSync } from "node:fs";
+import { TandemError } from "../errors.ts";
+import { intOption, parseArgs } from "./args.ts";
+import { defaultChunkParams, StreamChunker, type ChunkParams, type Segment } from "../../wasm/index.ts";
+
+/** Bytes read from the file per step. */
+export const segmentReadBytes = 1024 * 1024;
+
+function formatSegments(segments: Segment[]): string {
+  let text = "";
+  for (const s of segments) text += `${s.offset} ${s.length} ${Buffer.from(s.label.buffer, s.label.byteOffset, 32).toString("hex")}\n`;
+  return text;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, ["min", "avg", "max", "level", "seed"]);
+  if (args.positionals.length !== 1) throw new TandemError("badInput", "usage: tandem segment FILE [--min N --avg N --max N --level N --seed N]");
+  const path = args.positionals[0]!;
+  const params: ChunkParams = {
+    minBytes: intOption(args, "min", defaultChunkParams.minBytes, 64, 1_048_576),
+    avgBytes: intOption(args, "avg", defaultChunkParams.avgBytes, 256, 4_194_304),
+    maxBytes: intOption(args, "max", defaultChunkParams.maxBytes, 1024, 16_777_216),
+    level: intOption(args, "level", defaultChunkParams.level, 0, 3),
+    seed: intOption(args, "seed", defaultChunkParams.seed, 0, Number.MAX_SAFE_INTEGER),
+  };
+  const chunker = new StreamChunker(params);
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (err) {
+    throw new TandemError("notFound", `cannot open ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  const out = Bun.stdout.writer();
+  try {
+    const buffer = new Uint8Array(segmentReadBytes);
+    for (;;) {
+      const n = readSync(fd, buffer, 0, buffer.length, null);
+      if (n === 0) break;
+      const text = formatSegments(chunker.push(buffer.subarray(0, n)));
+      if (text) {
+        out.write(text);
+        await out.flush();
+      }
+    }
+    out.write(formatSegments(chunker.finish()));
+    await out.flush();
+  } catch (err) {
+    // A reader that went away (`| head`) is not an error of ours.
+    if ((err as NodeJS.ErrnoException).code === "EPIPE") return 0;
+    throw err;
+  } finally {
+    closeSync(fd);
+  }
+  return 0;
+}
