@@ -5,3 +5,5 @@
 export * from "./arena";
 export * from "./blake3";
 export * from "./fastcdc";
+export * from "./lz4";
+export * from "./xxhash32";
