@@ -63,8 +63,15 @@ function countBound(len: number, params: ChunkParams): number {
 
 interface WindowResult { count: number; lengths: Uint32Array; labels: Uint8Array | null; hashes: BigUint64Array | null; consumed: number }
 
-/** One kernel call over `window` (at most chunkWindowBytes); results copied out. */
-function runWindow(window: Uint8Array, params: ChunkParams, final: boolean, withLabels: boolean, withHashes: boolean): WindowResult {
+/** Where the gear hash of a stream's undecided tail stopped, so the next call resumes there. */
+interface TailState { scanned: number; hashLo: number; hashHi: number }
+const freshTail: TailState = { scanned: 0, hashLo: 0, hashHi: 0 };
+
+/**
+ * One kernel call over `window` (at most chunkWindowBytes); results copied out.
+ * `tail` (streams only) is read as the resume point and updated for the new tail.
+ */
+function runWindow(window: Uint8Array, params: ChunkParams, final: boolean, withLabels: boolean, withHashes: boolean, tail: TailState = freshTail): WindowResult {
   configure(params);
   arena.reset();
   const countMax = countBound(window.length, params);
@@ -75,12 +82,17 @@ function runWindow(window: Uint8Array, params: ChunkParams, final: boolean, with
   let count: number;
   if (withLabels) {
     const labelsPtr = arena.reserve(countMax * 32);
-    count = kernels.fastcdcChunkAndHash(inPtr, window.length, final ? 1 : 0, lensPtr, labelsPtr, countMax);
+    count = kernels.fastcdcChunkAndHash(inPtr, window.length, final ? 1 : 0, lensPtr, labelsPtr, countMax, tail.scanned, tail.hashLo, tail.hashHi);
     labels = arena.copyOut(labelsPtr, count * 32);
   } else {
     const hashesPtr = withHashes ? arena.reserve(countMax * 8) : 0;
-    count = kernels.fastcdcCut(inPtr, window.length, final ? 1 : 0, lensPtr, hashesPtr, countMax);
+    count = kernels.fastcdcCut(inPtr, window.length, final ? 1 : 0, lensPtr, hashesPtr, countMax, tail.scanned, tail.hashLo, tail.hashHi);
     if (withHashes) hashes = new BigUint64Array(arena.bytes().buffer.slice(hashesPtr, hashesPtr + count * 8));
+  }
+  if (tail !== freshTail) {
+    tail.scanned = kernels.fastcdcTailScanned();
+    tail.hashLo = kernels.fastcdcTailHashLo();
+    tail.hashHi = kernels.fastcdcTailHashHi();
   }
   const lengths = new Uint32Array(arena.bytes().buffer.slice(lensPtr, lensPtr + count * 4));
   let consumed = 0;
@@ -136,25 +148,22 @@ export function fastcdcCut(data: Uint8Array, params: ChunkParams = defaultChunkP
   return { lengths, hashes };
 }
 
-/**
- * Streaming chunker: push pieces of any size, get the segments that are complete
- * (data copied out, safe to keep); finish() returns the tail. At most maxBytes - 1
- * bytes are ever held back between calls (pendingBytes).
- */
-export class StreamChunker {
-  private readonly params: ChunkParams;
+/** The shared core of the streaming classes: pending tail, resume state, windows. */
+abstract class StreamCore {
+  protected readonly params: ChunkParams;
   private readonly windowBytes: number;
   private pending: Uint8Array = new Uint8Array(0);
-  private offset = 0;
+  private readonly tail: TailState = { scanned: 0, hashLo: 0, hashHi: 0 };
+  protected offset = 0;
   private finished = false;
 
-  constructor(params: ChunkParams = defaultChunkParams) {
+  constructor(params: ChunkParams, private readonly withLabels: boolean) {
     validateChunkParams(params);
     this.params = { ...params };
     this.windowBytes = chunkWindowBytes(this.params);
   }
 
-  /** Bytes received but not yet returned in a segment. */
+  /** Bytes received but not yet returned in a segment (always below maxBytes). */
   get pendingBytes(): number {
     return this.pending.length;
   }
@@ -164,28 +173,27 @@ export class StreamChunker {
     return this.offset;
   }
 
-  push(piece: Uint8Array): Segment[] {
+  protected pushPiece(piece: Uint8Array): void {
     checkData(piece);
-    if (this.finished) throw new TandemError("badInput", "StreamChunker.push after finish()");
-    const out: Segment[] = [];
+    if (this.finished) throw new TandemError("badInput", "push after finish()");
     let at = 0;
     while (at < piece.length) {
       // Top the pending bytes up to one window, and cut what is decided.
       const take = Math.min(piece.length - at, this.windowBytes - this.pending.length);
       const window = this.joinPending(piece.subarray(at, at + take));
       at += take;
-      this.emit(window, false, out);
+      this.cutWindow(window, false);
     }
-    return out;
   }
 
-  finish(): Segment[] {
-    if (this.finished) return [];
+  protected finishStream(): void {
+    if (this.finished) return;
     this.finished = true;
-    const out: Segment[] = [];
-    if (this.pending.length > 0) this.emit(this.pending, true, out);
-    return out;
+    if (this.pending.length > 0) this.cutWindow(this.pending, true);
   }
+
+  /** Receives the results of one kernel call over `window`. */
+  protected abstract take(window: Uint8Array, result: WindowResult): void;
 
   private joinPending(more: Uint8Array): Uint8Array {
     if (this.pending.length === 0) return more;
@@ -195,21 +203,82 @@ export class StreamChunker {
     return joined;
   }
 
-  private emit(window: Uint8Array, final: boolean, out: Segment[]): void {
-    const result = runWindow(window, this.params, final, true, false);
+  private cutWindow(window: Uint8Array, final: boolean): void {
+    const result = runWindow(window, this.params, final, this.withLabels, false, this.tail);
+    this.take(window, result);
+    // What remains is undecided and shorter than maxBytes; keep a private copy.
+    this.pending = window.slice(result.consumed);
+  }
+}
+
+/**
+ * Streaming chunker: push pieces of any size, get the segments that are complete
+ * (data copied out, safe to keep); finish() returns the tail. At most maxBytes - 1
+ * bytes are ever held back between calls (pendingBytes), and no byte is rolled
+ * through the gear hash twice.
+ */
+export class StreamChunker extends StreamCore {
+  private out: Segment[] = [];
+
+  constructor(params: ChunkParams = defaultChunkParams) {
+    super(params, true);
+  }
+
+  push(piece: Uint8Array): Segment[] {
+    this.pushPiece(piece);
+    return this.drain();
+  }
+
+  finish(): Segment[] {
+    this.finishStream();
+    return this.drain();
+  }
+
+  private drain(): Segment[] {
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+
+  protected take(window: Uint8Array, result: WindowResult): void {
     let at = 0;
     for (let i = 0; i < result.count; i++) {
       const length = result.lengths[i]!;
-      out.push({
-        offset: this.offset,
-        length,
-        label: result.labels!.subarray(i * 32, i * 32 + 32),
-        data: window.slice(at, at + length),
-      });
+      this.out.push({ offset: this.offset, length, label: result.labels!.subarray(i * 32, i * 32 + 32), data: window.slice(at, at + length) });
       this.offset += length;
       at += length;
     }
-    // What remains is undecided and shorter than maxBytes; keep a private copy.
-    this.pending = window.slice(at);
+  }
+}
+
+/** Streaming cut points only (no hashing, no data copies): segment lengths as they become final. */
+export class StreamCutter extends StreamCore {
+  private out: number[] = [];
+
+  constructor(params: ChunkParams = defaultChunkParams) {
+    super(params, false);
+  }
+
+  push(piece: Uint8Array): number[] {
+    this.pushPiece(piece);
+    return this.drain();
+  }
+
+  finish(): number[] {
+    this.finishStream();
+    return this.drain();
+  }
+
+  private drain(): number[] {
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+
+  protected take(_window: Uint8Array, result: WindowResult): void {
+    for (let i = 0; i < result.count; i++) {
+      this.out.push(result.lengths[i]!);
+      this.offset += result.lengths[i]!;
+    }
   }
 }

@@ -2,5 +2,5 @@
 // (FastCDC 2020), BLAKE3 hashing and LZ4 compression. Everything else in the agent
 // imports the hot path from here, never from wasm/loader.ts or the kernels directly.
 export { blake3, blake3Keyed, blake3DeriveKey, blake3Many, blake3OutBytesMax, blake3InputBytesMax, blake3ManyPiecesMax } from "./blake3.ts";
-export { defaultChunkParams, validateChunkParams, chunkAndHash, fastcdcCut, StreamChunker, chunkWindowBytesMin } from "./chunking.ts";
+export { defaultChunkParams, validateChunkParams, chunkAndHash, fastcdcCut, StreamChunker, StreamCutter, chunkWindowBytesMin } from "./chunking.ts";
 export type { ChunkParams, Segment } from "./chunking.ts";

@@ -114,15 +114,23 @@ export function fastcdcConfigure(min: u32, avg: u32, max: u32, bits: u32, level:
   return 0;
 }
 
+/** Set by cut() when undecided: bytes of the tail already rolled through the hash, and the hash there. */
+let tailScanned: usize = 0;
+let tailHash: u64 = 0;
+
 /**
  * Length of the next chunk of the `len` bytes at ptr (the crate's cut()). Sets
  * cutDecided: false means the chunk ran to the end of the data without a hash cut and
- * below max, so more data could move it.
+ * below max, so more data could move it; then tailScanned/tailHash say how far the
+ * hash got, and a later call with more data can resume there (`scanned` > 0, `hash`)
+ * instead of rolling the same bytes again.
  */
-function cut(ptr: usize, len: usize): usize {
+function cut(ptr: usize, len: usize, scanned: usize, resumeHash: u64): usize {
   if (len <= minSize) {
     cutDecided = len >= maxSize;
     cutHash = 0;
+    tailScanned = 0;
+    tailHash = 0;
     return len;
   }
   let remaining = len;
@@ -133,6 +141,10 @@ function cut(ptr: usize, len: usize): usize {
   const g = gear, gl = gearLs;
   let a = ptr + ((minSize >> 1) << 1);
   let hash: u64 = 0;
+  if (scanned > 0) {
+    a = ptr + scanned;
+    hash = resumeHash;
+  }
   const centerEnd = ptr + ((center >> 1) << 1);
   while (a < centerEnd) {
     const w = <usize>load<u16>(a);
@@ -153,31 +165,53 @@ function cut(ptr: usize, len: usize): usize {
   }
   cutDecided = len >= maxSize;
   cutHash = hash;
+  tailScanned = a - ptr;
+  tailHash = hash;
   return remaining;
 }
 
 /**
  * Cuts the `len` bytes at inPtr into at most countMax chunks, writing u32 lengths at
  * lensPtr and, if hashesPtr != 0, u64 gear hashes there. With final == 0 the
- * undecided tail is left out. Returns the number of chunks.
+ * undecided tail is left out (fastcdcTailScanned/Hash describe it). A stream
+ * resumes its first chunk at `scanned` bytes with gear hash hashHi:hashLo
+ * (scanned 0 = start afresh). Returns the number of chunks.
  */
-export function fastcdcCut(inPtr: usize, len: usize, final: u32, lensPtr: usize, hashesPtr: usize, countMax: u32): u32 {
+export function fastcdcCut(
+  inPtr: usize, len: usize, final: u32, lensPtr: usize, hashesPtr: usize, countMax: u32,
+  scanned: usize, hashLo: u32, hashHi: u32,
+): u32 {
   let offset: usize = 0;
   let count: u32 = 0;
+  let resumeAt = scanned;
+  const resumeHash: u64 = (<u64>hashHi << 32) | <u64>hashLo;
+  tailScanned = 0;
+  tailHash = 0;
   while (offset < len && count < countMax) {
-    const n = cut(inPtr + offset, len - offset);
-    if (!cutDecided && final == 0) break;
+    const n = cut(inPtr + offset, len - offset, resumeAt, resumeHash);
+    resumeAt = 0;
+    if (!cutDecided && final == 0) return count;
     store<u32>(lensPtr + (<usize>count << 2), <u32>n);
     if (hashesPtr != 0) store<u64>(hashesPtr + (<usize>count << 3), cutHash);
     offset += n;
     count++;
   }
+  tailScanned = 0;
+  tailHash = 0;
   return count;
 }
 
+/** Resume state of the undecided tail after a non-final fastcdcCut. */
+export function fastcdcTailScanned(): usize { return tailScanned; }
+export function fastcdcTailHashLo(): u32 { return <u32>tailHash; }
+export function fastcdcTailHashHi(): u32 { return <u32>(tailHash >>> 32); }
+
 /** fastcdcCut, then the BLAKE3 hash of every chunk (32 bytes each at labelsPtr). */
-export function fastcdcChunkAndHash(inPtr: usize, len: usize, final: u32, lensPtr: usize, labelsPtr: usize, countMax: u32): u32 {
-  const count = fastcdcCut(inPtr, len, final, lensPtr, 0, countMax);
+export function fastcdcChunkAndHash(
+  inPtr: usize, len: usize, final: u32, lensPtr: usize, labelsPtr: usize, countMax: u32,
+  scanned: usize, hashLo: u32, hashHi: u32,
+): u32 {
+  const count = fastcdcCut(inPtr, len, final, lensPtr, 0, countMax, scanned, hashLo, hashHi);
   blake3Many(inPtr, lensPtr, count, labelsPtr);
   return count;
 }
