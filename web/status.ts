@@ -1,8 +1,10 @@
 // The one JSON view of the appliance that pages render first and the browser polls
 // (/api/status): everything is read from the control API; the only additions are
 // display ratios (usage, hit rate) and the chart history.
-import type { ControlRead, DatastoreInfo, VersionInfo } from "../agent/control/types.ts";
+import type { ControlRead, DatastoreInfo, ServiceInfo, VersionInfo } from "../agent/control/types.ts";
+import { asTandemError } from "../agent/errors.ts";
 import type { ApplianceEvent } from "../agent/events.ts";
+import type { StoreStats } from "../agent/store/types.ts";
 import type { ConnectionInfo, OptimizerStats, SyncStatus } from "../agent/services.ts";
 import type { HistoryPoint, StatusHistory } from "./history.ts";
 
@@ -13,36 +15,56 @@ export interface StatusView {
   timeMs: number;
   version: VersionInfo;
   stats: OptimizerStats;
-  datastore: DatastoreInfo;
+  /** Null while the data store is unavailable (the reason is in `problems`). */
+  datastore: DatastoreInfo | null;
+  services: ServiceInfo[];
+  /** Why parts of the view are missing, e.g. "data store: unavailable ...". */
+  problems: string[];
   sync: SyncStatus;
   derived: {
-    usagePercent: number;
+    usagePercent: number | null;
     hitRatePercent: number | null;
     syncPercent: number | null;
     connectionsListed: number;
+    /** The problems joined for one banner; null when there are none. */
+    problemsText: string | null;
   };
   connections: ConnectionInfo[];
   history: HistoryPoint[];
   events: ApplianceEvent[];
 }
 
+export const emptyStoreStats: StoreStats = {
+  segments: 0, rawBytes: 0, storedBytes: 0, capacityBytes: 0, hits: 0, misses: 0, evictions: 0,
+  corruptFound: 0, writesPerS: 0, lastSeq: 0, oldestSeq: 0,
+};
+
 export function buildStatus(control: ControlRead, history: StatusHistory, options: { historyAfterMs?: number; eventsAfterId?: number; eventsMax: number }): StatusView {
-  const datastore = control.datastore();
+  const problems: string[] = [];
+  let datastore: DatastoreInfo | null = null;
+  try {
+    datastore = control.datastore();
+  } catch (err) {
+    problems.push(`data store: ${asTandemError(err).message}`);
+  }
   const sync = control.syncStatus();
   const connections = control.connections();
-  const { stats: s } = datastore;
-  const lookups = s.hits + s.misses;
+  const s = datastore?.stats;
+  const lookups = s ? s.hits + s.misses : 0;
   return {
     timeMs: Date.now(),
     version: control.version(),
     stats: control.stats(),
     datastore,
+    services: control.services(),
+    problems,
     sync,
     derived: {
-      usagePercent: s.capacityBytes > 0 ? Math.min(100, (100 * s.storedBytes) / s.capacityBytes) : 0,
-      hitRatePercent: lookups > 0 ? (100 * s.hits) / lookups : null,
+      usagePercent: s && s.capacityBytes > 0 ? Math.min(100, (100 * s.storedBytes) / s.capacityBytes) : null,
+      hitRatePercent: s && lookups > 0 ? (100 * s.hits) / lookups : null,
       syncPercent: sync.initialSync ? sync.initialSync.percent : sync.state === "in-sync" ? 100 : null,
       connectionsListed: Math.min(connections.length, connectionsListedMax),
+      problemsText: problems.length > 0 ? problems.join("; ") : null,
     },
     connections: connections.slice(0, connectionsListedMax),
     history: history.list(options.historyAfterMs ?? 0),

@@ -3,7 +3,7 @@
 // initial-sync progress), first painted from the status view and then kept live.
 import { raw } from "hono/html";
 import { dashboardChart, fmtValue } from "../assets/shared.ts";
-import type { StatusView } from "../status.ts";
+import { emptyStoreStats, type StatusView } from "../status.ts";
 
 /** A value that the live script keeps current: `path` into the status view, `fmt` a fmtValue kind. */
 export function Live(props: { path: string; fmt: string; value: unknown; testid?: string }) {
@@ -28,10 +28,21 @@ export function SyncProgress(props: { percent: number | null }) {
   );
 }
 
+/** A banner naming what is unavailable (a stopped service, a store that failed to open). */
+export function Problems(props: { s: StatusView }) {
+  return (
+    <div class="flash error" role="alert" data-live-hidden-unless="derived.problemsText" hidden={props.s.derived.problemsText === null}>
+      <span data-live="derived.problemsText" data-fmt="">{props.s.derived.problemsText ?? ""}</span>
+    </div>
+  );
+}
+
 export function Dashboard(props: { s: StatusView; sampleMs: number }) {
   const { s } = props;
-  const ds = s.datastore.stats;
+  const ds = s.datastore?.stats ?? emptyStoreStats;
   return (
+    <>
+    <Problems s={s} />
     <div class="grid">
       <section class="card" aria-labelledby="h-opt">
         <h2 id="h-opt">Optimization</h2>
@@ -50,11 +61,11 @@ export function Dashboard(props: { s: StatusView; sampleMs: number }) {
         <h2 id="h-ds">Data store</h2>
         <div class="big"><Live path="derived.usagePercent" fmt="pct" value={s.derived.usagePercent} testid="usage" /></div>
         <div class="muted">used: <Live path="datastore.stats.storedBytes" fmt="bytes" value={ds.storedBytes} /> of <Live path="datastore.stats.capacityBytes" fmt="bytes" value={ds.capacityBytes} /></div>
-        <progress max="100" value={String(s.derived.usagePercent)} data-live-progress="derived.usagePercent" aria-label="data store usage" />
+        <progress max="100" value={s.derived.usagePercent === null ? undefined : String(s.derived.usagePercent)} data-live-progress="derived.usagePercent" aria-label="data store usage" />
         <dl class="kv">
           <dt>Segments</dt><dd><Live path="datastore.stats.segments" fmt="int" value={ds.segments} /></dd>
           <dt>Hit rate</dt><dd><Live path="derived.hitRatePercent" fmt="pct" value={s.derived.hitRatePercent} testid="hit-rate" /> (<Live path="datastore.stats.hits" fmt="int" value={ds.hits} /> hits, <Live path="datastore.stats.misses" fmt="int" value={ds.misses} /> misses)</dd>
-          <dt>Evictions</dt><dd><Live path="datastore.stats.evictions" fmt="int" value={ds.evictions} /> ({s.datastore.policy.toUpperCase()})</dd>
+          <dt>Evictions</dt><dd><Live path="datastore.stats.evictions" fmt="int" value={ds.evictions} /> ({(s.datastore?.policy ?? "–").toUpperCase()})</dd>
           <dt>Corrupt found</dt><dd><Live path="datastore.stats.corruptFound" fmt="int" value={ds.corruptFound} /></dd>
         </dl>
       </section>
@@ -72,6 +83,21 @@ export function Dashboard(props: { s: StatusView; sampleMs: number }) {
         <SyncProgress percent={s.derived.syncPercent} />
         <div data-chart="lag">{raw(dashboardChart("lag", s.history, props.sampleMs))}</div>
       </section>
+      <section class="card" aria-labelledby="h-svc">
+        <h2 id="h-svc">Services</h2>
+        <dl class="kv" data-testid="services">
+          {s.services.map((svc, i) => (
+            <>
+              <dt>{svc.name}</dt>
+              <dd>
+                <span data-live={`services.${i}.state`} data-fmt="">{svc.state}</span>
+                <span class="muted"> <span data-live={`services.${i}.detail`} data-fmt="">{svc.detail ?? ""}</span></span>
+              </dd>
+            </>
+          ))}
+        </dl>
+      </section>
     </div>
+    </>
   );
 }

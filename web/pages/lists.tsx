@@ -3,9 +3,9 @@
 import type { ConnectionInfo } from "../../agent/services.ts";
 import type { ApplianceEvent } from "../../agent/events.ts";
 import { fmtValue } from "../assets/shared.ts";
-import type { StatusView } from "../status.ts";
+import { emptyStoreStats, type StatusView } from "../status.ts";
 import { Csrf } from "./layout.tsx";
-import { Live } from "./dashboard.tsx";
+import { Live, Problems } from "./dashboard.tsx";
 
 const connectionHeads = ["Id", "Rule", "Side", "Client", "Server", "Peer appliance", "State", "LAN bytes", "WAN bytes", "Since"];
 
@@ -40,9 +40,11 @@ function ConnectionRow(props: { c: ConnectionInfo }) {
 
 export function DatastorePage(props: { s: StatusView; csrf: string }) {
   const { s } = props;
-  const st = s.datastore.stats;
-  const id = s.datastore.identity;
+  const st = s.datastore?.stats ?? emptyStoreStats;
+  const id = s.datastore?.identity ?? null;
   return (
+    <>
+    <Problems s={s} />
     <div class="grid">
       <section class="card">
         <h2>Statistics</h2>
@@ -50,7 +52,7 @@ export function DatastorePage(props: { s: StatusView; csrf: string }) {
           <dt>Segments</dt><dd><Live path="datastore.stats.segments" fmt="int" value={st.segments} testid="ds-segments" /></dd>
           <dt>Raw bytes</dt><dd><Live path="datastore.stats.rawBytes" fmt="bytes" value={st.rawBytes} /></dd>
           <dt>Stored bytes</dt><dd><Live path="datastore.stats.storedBytes" fmt="bytes" value={st.storedBytes} /></dd>
-          <dt>Capacity</dt><dd><Live path="datastore.stats.capacityBytes" fmt="bytes" value={st.capacityBytes} /> ({s.datastore.policy.toUpperCase()} replacement)</dd>
+          <dt>Capacity</dt><dd><Live path="datastore.stats.capacityBytes" fmt="bytes" value={st.capacityBytes} /> ({(s.datastore?.policy ?? "–").toUpperCase()} replacement)</dd>
           <dt>Usage</dt><dd><Live path="derived.usagePercent" fmt="pct" value={s.derived.usagePercent} /></dd>
           <dt>Hit rate</dt><dd><Live path="derived.hitRatePercent" fmt="pct" value={s.derived.hitRatePercent} /></dd>
           <dt>Hits / misses</dt><dd><Live path="datastore.stats.hits" fmt="int" value={st.hits} /> / <Live path="datastore.stats.misses" fmt="int" value={st.misses} /></dd>
@@ -59,16 +61,16 @@ export function DatastorePage(props: { s: StatusView; csrf: string }) {
           <dt>Writes</dt><dd><Live path="datastore.stats.writesPerS" fmt="int" value={st.writesPerS} /> segments/s</dd>
           <dt>Change log</dt><dd>seq <Live path="datastore.stats.oldestSeq" fmt="int" value={st.oldestSeq} /> … <Live path="datastore.stats.lastSeq" fmt="int" value={st.lastSeq} /></dd>
         </dl>
-        <progress max="100" value={String(s.derived.usagePercent)} data-live-progress="derived.usagePercent" aria-label="data store usage" />
+        <progress max="100" value={s.derived.usagePercent === null ? undefined : String(s.derived.usagePercent)} data-live-progress="derived.usagePercent" aria-label="data store usage" />
       </section>
       <section class="card">
         <h2>Identity</h2>
         <dl class="kv">
-          <dt>Store id</dt><dd data-live="datastore.identity.storeId" data-fmt="">{id.storeId}</dd>
-          <dt>Generation</dt><dd data-live="datastore.identity.generation" data-fmt="">{id.generation}</dd>
-          <dt>Peer generation</dt><dd data-live="datastore.identity.peerGeneration" data-fmt="">{id.peerGeneration ?? "–"}</dd>
-          <dt>Created</dt><dd>{new Date(id.createdMs).toISOString().replace("T", " ").slice(0, 19)} UTC</dd>
-          <dt>Model / version</dt><dd>{id.model} / {id.softwareVersion}</dd>
+          <dt>Store id</dt><dd data-live="datastore.identity.storeId" data-fmt="" data-testid="store-id">{id?.storeId ?? "–"}</dd>
+          <dt>Generation</dt><dd data-live="datastore.identity.generation" data-fmt="">{id?.generation ?? "–"}</dd>
+          <dt>Peer generation</dt><dd data-live="datastore.identity.peerGeneration" data-fmt="">{id?.peerGeneration ?? "–"}</dd>
+          <dt>Created</dt><dd>{id ? `${new Date(id.createdMs).toISOString().replace("T", " ").slice(0, 19)} UTC` : "–"}</dd>
+          <dt>Model / version</dt><dd>{id ? `${id.model} / ${id.softwareVersion}` : "–"}</dd>
         </dl>
         <h2 class="mt">Clear the data store</h2>
         <p class="muted">
@@ -86,6 +88,7 @@ export function DatastorePage(props: { s: StatusView; csrf: string }) {
         </form>
       </section>
     </div>
+    </>
   );
 }
 
