@@ -83,7 +83,7 @@ export function createControlApi(appliance: ControlledAppliance): ControlApi {
       const sync = appliance.sync();
       if (sync) return sync.status();
       const info = serviceState("sync");
-      return syncUnavailable(appliance.config(), `data store sync ${info?.state ?? "not installed"}${info?.detail ? `: ${info.detail}` : ""}`);
+      return syncUnavailable(appliance.config(), info?.detail ?? `data store sync ${info?.state ?? "not installed"}`);
     },
     connections: () => appliance.optimizer()?.connections() ?? [],
     stats: () => appliance.optimizer()?.stats() ?? { ...zeroStats },
