@@ -42,10 +42,14 @@ export function validateChunkParams(params: ChunkParams): void {
 }
 
 let configuredKey = "";
+let configuredParams: ChunkParams | null = null;
 
 /** Loads `params` into the kernel (gear tables, masks) unless they are already loaded. */
 function configure(params: ChunkParams): void {
+  // Streams pass the same frozen copy on every call: the identity check is the fast path.
+  if (params === configuredParams) return;
   const key = `${params.minBytes}/${params.avgBytes}/${params.maxBytes}/${params.level}/${params.seed}`;
+  configuredParams = Object.isFrozen(params) ? params : null;
   if (key === configuredKey) return;
   validateChunkParams(params);
   const bits = Math.round(Math.log2(params.avgBytes));
@@ -65,13 +69,9 @@ interface WindowResult { count: number; lengths: Uint32Array; labels: Uint8Array
 
 /** Where the gear hash of a stream's undecided tail stopped, so the next call resumes there. */
 interface TailState { scanned: number; hashLo: number; hashHi: number }
-const freshTail: TailState = { scanned: 0, hashLo: 0, hashHi: 0 };
 
-/**
- * One kernel call over `window` (at most chunkWindowBytes); results copied out.
- * `tail` (streams only) is read as the resume point and updated for the new tail.
- */
-function runWindow(window: Uint8Array, params: ChunkParams, final: boolean, withLabels: boolean, withHashes: boolean, tail: TailState = freshTail): WindowResult {
+/** One kernel call over `window` (at most chunkWindowBytes) of a whole buffer; results copied out. */
+function runWindow(window: Uint8Array, params: ChunkParams, final: boolean, withLabels: boolean, withHashes: boolean): WindowResult {
   configure(params);
   arena.reset();
   const countMax = countBound(window.length, params);
@@ -82,17 +82,12 @@ function runWindow(window: Uint8Array, params: ChunkParams, final: boolean, with
   let count: number;
   if (withLabels) {
     const labelsPtr = arena.reserve(countMax * 32);
-    count = kernels.fastcdcChunkAndHash(inPtr, window.length, final ? 1 : 0, lensPtr, labelsPtr, countMax, tail.scanned, tail.hashLo, tail.hashHi);
+    count = kernels.fastcdcChunkAndHash(inPtr, window.length, final ? 1 : 0, lensPtr, labelsPtr, countMax, 0, 0, 0);
     labels = arena.copyOut(labelsPtr, count * 32);
   } else {
     const hashesPtr = withHashes ? arena.reserve(countMax * 8) : 0;
-    count = kernels.fastcdcCut(inPtr, window.length, final ? 1 : 0, lensPtr, hashesPtr, countMax, tail.scanned, tail.hashLo, tail.hashHi);
+    count = kernels.fastcdcCut(inPtr, window.length, final ? 1 : 0, lensPtr, hashesPtr, countMax, 0, 0, 0);
     if (withHashes) hashes = new BigUint64Array(arena.bytes().buffer.slice(hashesPtr, hashesPtr + count * 8));
-  }
-  if (tail !== freshTail) {
-    tail.scanned = kernels.fastcdcTailScanned();
-    tail.hashLo = kernels.fastcdcTailHashLo();
-    tail.hashHi = kernels.fastcdcTailHashHi();
   }
   const lengths = new Uint32Array(arena.bytes().buffer.slice(lensPtr, lensPtr + count * 4));
   let consumed = 0;
@@ -152,20 +147,23 @@ export function fastcdcCut(data: Uint8Array, params: ChunkParams = defaultChunkP
 abstract class StreamCore {
   protected readonly params: ChunkParams;
   private readonly windowBytes: number;
-  private pending: Uint8Array = new Uint8Array(0);
+  /** The undecided tail (always shorter than maxBytes), kept in a buffer of our own. */
+  private readonly pending: Uint8Array;
+  private pendingLength = 0;
   private readonly tail: TailState = { scanned: 0, hashLo: 0, hashHi: 0 };
   protected offset = 0;
   private finished = false;
 
   constructor(params: ChunkParams, private readonly withLabels: boolean) {
     validateChunkParams(params);
-    this.params = { ...params };
+    this.params = Object.freeze({ ...params });
     this.windowBytes = chunkWindowBytes(this.params);
+    this.pending = new Uint8Array(this.params.maxBytes);
   }
 
   /** Bytes received but not yet returned in a segment (always below maxBytes). */
   get pendingBytes(): number {
-    return this.pending.length;
+    return this.pendingLength;
   }
 
   /** Stream offset of the next segment. */
@@ -179,36 +177,57 @@ abstract class StreamCore {
     let at = 0;
     while (at < piece.length) {
       // Top the pending bytes up to one window, and cut what is decided.
-      const take = Math.min(piece.length - at, this.windowBytes - this.pending.length);
-      const window = this.joinPending(piece.subarray(at, at + take));
+      const take = Math.min(piece.length - at, this.windowBytes - this.pendingLength);
+      this.cutWindow(piece.subarray(at, at + take), false);
       at += take;
-      this.cutWindow(window, false);
     }
   }
 
   protected finishStream(): void {
     if (this.finished) return;
     this.finished = true;
-    if (this.pending.length > 0) this.cutWindow(this.pending, true);
+    if (this.pendingLength > 0) this.cutWindow(null, true);
   }
 
-  /** Receives the results of one kernel call over `window`. */
-  protected abstract take(window: Uint8Array, result: WindowResult): void;
+  /** Receives `count` segments starting at inPtr in the arena (lengths at lensPtr, labels at labelsPtr). */
+  protected abstract take(inPtr: number, count: number, lensPtr: number, labelsPtr: number): void;
 
-  private joinPending(more: Uint8Array): Uint8Array {
-    if (this.pending.length === 0) return more;
-    const joined = new Uint8Array(this.pending.length + more.length);
-    joined.set(this.pending, 0);
-    joined.set(more, this.pending.length);
-    return joined;
+  /** One kernel call over pending + `more`, straight in the arena (no joined JS copy). */
+  private cutWindow(more: Uint8Array | null, final: boolean): void {
+    const params = this.params;
+    configure(params);
+    arena.reset();
+    const moreLength = more ? more.length : 0;
+    const windowLength = this.pendingLength + moreLength;
+    const countMax = countBound(windowLength, params);
+    const inPtr = arena.reserve(windowLength);
+    const lensPtr = arena.reserve(countMax * 4);
+    const labelsPtr = this.withLabels ? arena.reserve(countMax * 32) : 0;
+    const memory = arena.bytes(); // after every reserve: growth replaces the buffer
+    if (this.pendingLength > 0) memory.set(this.pending.subarray(0, this.pendingLength), inPtr);
+    if (more) memory.set(more, inPtr + this.pendingLength);
+    const tail = this.tail;
+    const count: number = this.withLabels
+      ? kernels.fastcdcChunkAndHash(inPtr, windowLength, final ? 1 : 0, lensPtr, labelsPtr, countMax, tail.scanned, tail.hashLo, tail.hashHi)
+      : kernels.fastcdcCut(inPtr, windowLength, final ? 1 : 0, lensPtr, 0, countMax, tail.scanned, tail.hashLo, tail.hashHi);
+    tail.scanned = kernels.fastcdcTailScanned();
+    tail.hashLo = kernels.fastcdcTailHashLo();
+    tail.hashHi = kernels.fastcdcTailHashHi();
+    const before = this.offset;
+    this.take(inPtr, count, lensPtr, labelsPtr);
+    const consumed = this.offset - before;
+    // What remains is undecided and shorter than maxBytes.
+    this.pendingLength = windowLength - consumed;
+    if (this.pendingLength > 0) this.pending.set(arena.bytes().subarray(inPtr + consumed, inPtr + windowLength), 0);
   }
+}
 
-  private cutWindow(window: Uint8Array, final: boolean): void {
-    const result = runWindow(window, this.params, final, this.withLabels, false, this.tail);
-    this.take(window, result);
-    // What remains is undecided and shorter than maxBytes; keep a private copy.
-    this.pending = window.slice(result.consumed);
-  }
+let lengthsView = new Uint32Array(0);
+/** A u32 view of the arena's memory, re-taken only after growth. */
+function arenaU32(): Uint32Array {
+  const buffer = arena.bytes().buffer;
+  if (lengthsView.buffer !== buffer) lengthsView = new Uint32Array(buffer);
+  return lengthsView;
 }
 
 /**
@@ -240,11 +259,14 @@ export class StreamChunker extends StreamCore {
     return out;
   }
 
-  protected take(window: Uint8Array, result: WindowResult): void {
-    let at = 0;
-    for (let i = 0; i < result.count; i++) {
-      const length = result.lengths[i]!;
-      this.out.push({ offset: this.offset, length, label: result.labels!.subarray(i * 32, i * 32 + 32), data: window.slice(at, at + length) });
+  protected take(inPtr: number, count: number, lensPtr: number, labelsPtr: number): void {
+    if (count === 0) return;
+    const u32 = arenaU32();
+    const labels = arena.copyOut(labelsPtr, count * 32);
+    let at = inPtr;
+    for (let i = 0; i < count; i++) {
+      const length = u32[(lensPtr >>> 2) + i]!;
+      this.out.push({ offset: this.offset, length, label: labels.subarray(i * 32, i * 32 + 32), data: arena.copyOut(at, length) });
       this.offset += length;
       at += length;
     }
@@ -275,10 +297,12 @@ export class StreamCutter extends StreamCore {
     return out;
   }
 
-  protected take(_window: Uint8Array, result: WindowResult): void {
-    for (let i = 0; i < result.count; i++) {
-      this.out.push(result.lengths[i]!);
-      this.offset += result.lengths[i]!;
+  protected take(_inPtr: number, count: number, lensPtr: number): void {
+    const u32 = arenaU32();
+    for (let i = 0; i < count; i++) {
+      const length = u32[(lensPtr >>> 2) + i]!;
+      this.out.push(length);
+      this.offset += length;
     }
   }
 }

@@ -13,7 +13,7 @@ import { blake3, blake3Many, chunkAndHash, StreamChunker, StreamCutter } from ".
 
 const pieceBytes = 8 * 1024;
 /** Each figure is the best of this many passes (the first pass also warms the JIT). */
-const passes = Number(process.env.TANDEM_BENCH_PASSES ?? 3);
+const passes = Number(process.env.TANDEM_BENCH_PASSES ?? 5);
 
 const corpus = realCorpus(Number(process.env.TANDEM_BENCH_BYTES ?? 64 * 1024 * 1024));
 const pieces: Uint8Array[] = [];
