@@ -139,7 +139,7 @@ export function xxh32(data: Uint8Array, seed = 0): number {
 const xxh32StateBytes = 48;
 
 /** Streaming xxHash32 whose state lives here and visits WASM memory only during a call. */
-class Xxh32Stream {
+export class Xxh32Stream {
   private readonly state = new Uint8Array(xxh32StateBytes);
 
   constructor(seed = 0) {
@@ -154,6 +154,13 @@ class Xxh32Stream {
     const statePtr = arena.put(this.state);
     kernels.xxh32StateUpdate(statePtr, ptr, length);
     this.state.set(arena.view(statePtr, xxh32StateBytes));
+  }
+
+  /** Feeds `data`. */
+  update(data: Uint8Array): void {
+    checkBytes(data, "xxh32 input");
+    arena.reset();
+    this.updateInArena(arena.put(data), data.length);
   }
 
   digest(): number {
