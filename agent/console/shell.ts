@@ -47,8 +47,9 @@ export class Shell {
     return this.mode === "user" ? `${this.hostname} > ` : this.mode === "enable" ? `${this.hostname} # ` : `${this.hostname} (config) # `;
   }
 
+  /** Writes lines, wrapping any longer than the console width. */
   private print(text: string): void {
-    this.io.write(ascii(text) + "\n");
+    this.io.write(ascii(text).split("\n").flatMap((l) => wrap(l, 2)).join("\n") + "\n");
   }
 
   /** Prints the caret line (under `column` of the line typed after the prompt) and the message. */
