@@ -1,0 +1,288 @@
+// The receiving half of SDR: rebuilds the byte stream from ops frames and its own
+// store. Labels it lacks (and runs its successor records cannot expand) are fetched
+// from the peer in one REQ per frame; every DEF, REP and delta result must hash to
+// its label before it is used or stored, so a peer cannot poison the store. New
+// segments are written to the store in one batch per frame, and the successor links
+// are learned exactly as the encoder learns them, so later runs expand locally.
+import { blake3 } from "../../wasm/index.ts";
+import { TandemError } from "../errors.ts";
+import type { Label, SegmentInput, SegmentStore } from "../store/types.ts";
+import { applyDelta } from "./delta.ts";
+import { superFeatures } from "./features.ts";
+import { LearnedIndex, labelKey } from "./learned.ts";
+import { emptyStats, type SdrStats } from "./stats.ts";
+import { RecentWindow } from "./window.ts";
+import { BodyEncoding, OpType, decodeBody, decodeFrame, frameOutputBytesMax, segmentBytesMax, type Op } from "./wire.ts";
+import { StreamDecompressor } from "./zstream.ts";
+
+export type FetchMissing = (labels: Uint8Array[]) => Promise<{ label: Uint8Array; data: Uint8Array }[]>;
+
+export interface SdrDecoderOptions {
+  store: SegmentStore;
+  /** REQ/REP: asks the peer for these labels (segments or run labels). */
+  fetchMissing: FetchMissing;
+  indexPath?: string;
+  /** Index super-features of learned segments, so this side can delta against them
+   *  when it encodes the other direction (default true). */
+  learnResemblance?: boolean;
+  learnedWindowBytesMax?: number;
+}
+
+/** Labels one REQ may name (a frame's worth). */
+export const reqLabelsMax = 65536;
+/** Labels named in a missing-segment error message. */
+const labelsNamedMax = 8;
+export const learnedWindowBytesMaxDefault = 64 * 1024 * 1024;
+const learnedWindowEntriesMax = 65536;
+
+export function hex(label: Uint8Array): string {
+  return Buffer.from(label).toString("hex");
+}
+
+function sameLabel(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < 32; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+type Item =
+  | { kind: "bytes"; data: Uint8Array }
+  | { kind: "segment"; label: Label }
+  | { kind: "delta"; label: Label; base: Label; delta: Uint8Array };
+
+export class SdrDecoder {
+  readonly stats: SdrStats = emptyStats();
+  private readonly store: SegmentStore;
+  private readonly fetchMissing: FetchMissing;
+  private readonly index: LearnedIndex;
+  private readonly learnResemblance: boolean;
+  private readonly decompressor = new StreamDecompressor();
+  private readonly learned: RecentWindow;
+  private prev: Label | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(options: SdrDecoderOptions) {
+    this.store = options.store;
+    this.fetchMissing = options.fetchMissing;
+    this.index = LearnedIndex.forStore(options.store, options.indexPath);
+    this.learnResemblance = options.learnResemblance ?? true;
+    this.learned = new RecentWindow(options.learnedWindowBytesMax ?? learnedWindowBytesMaxDefault, learnedWindowEntriesMax);
+  }
+
+  /** The bytes one frame stands for, in stream order. Frames must come in the order the
+   *  encoder produced them; after a failure the channel should be closed. */
+  decode(frame: Uint8Array): Promise<Uint8Array[]> {
+    if (this.closed) return Promise.reject(new Error("assert: SdrDecoder used after close()"));
+    const next = this.queue.then(() => this.decodeFrame(frame));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.decompressor.close();
+    await this.index.close();
+  }
+
+  private async decodeFrame(frame: Uint8Array): Promise<Uint8Array[]> {
+    const envelope = decodeFrame(frame);
+    this.stats.inputBytes += frame.length;
+    this.stats.frames++;
+    const body = envelope.encoding === BodyEncoding.zstdStream
+      ? await this.decompressor.decompress(envelope.body, envelope.bodyBytes)
+      : envelope.body;
+    this.stats.bodyBytes += body.length;
+    this.stats.compressedBodyBytes += envelope.body.length;
+    const ops = decodeBody(body);
+
+    const learn: SegmentInput[] = [];
+    const items = await this.resolveOps(ops, learn);
+    await this.fetchAbsent(items, learn);
+    const out = this.assemble(items, learn);
+    if (learn.length > 0) await this.store.putSegments(learn, "local");
+    return out;
+  }
+
+  /** Pass 1: ops to items, in order, learning successor links as the encoder did. */
+  private async resolveOps(ops: Op[], learn: SegmentInput[]): Promise<Item[]> {
+    const items: Item[] = [];
+    let segments = 0;
+    for (const op of ops) {
+      switch (op.type) {
+        case OpType.literal:
+          items.push({ kind: "bytes", data: op.data });
+          this.stats.literalBytes += op.data.length;
+          break;
+        case OpType.def:
+          this.accept(op.label, op.data, "DEF", learn);
+          items.push({ kind: "bytes", data: op.data });
+          this.follow(op.label);
+          this.stats.defSegments++;
+          segments++;
+          break;
+        case OpType.ref:
+          items.push({ kind: "segment", label: op.label });
+          this.follow(op.label);
+          this.stats.refSegments++;
+          segments++;
+          break;
+        case OpType.run: {
+          const labels = await this.expandRun(op.first, op.count, op.runLabel);
+          for (const label of labels) {
+            items.push({ kind: "segment", label });
+            this.follow(label);
+          }
+          this.stats.runRefs++;
+          this.stats.runSegments += labels.length;
+          this.stats.refSegments += labels.length;
+          segments += labels.length;
+          break;
+        }
+        case OpType.delta:
+          items.push({ kind: "delta", label: op.label, base: op.base, delta: op.delta });
+          this.follow(op.label);
+          this.stats.deltaSegments++;
+          segments++;
+          break;
+      }
+      if (segments * segmentBytesMax > frameOutputBytesMax * 4) {
+        throw new TandemError("badFrame", `SDR frame: stands for more than ${segments} segments`);
+      }
+    }
+    return items;
+  }
+
+  /** Verifies `data` against `label` and keeps it (window now, store at frame end). */
+  private accept(label: Label, data: Uint8Array, what: string, learn: SegmentInput[]): void {
+    if (data.length === 0 || data.length > segmentBytesMax) {
+      throw new TandemError("badFrame", `SDR ${what} for ${hex(label)} has ${data.length} bytes (1..${segmentBytesMax} allowed)`);
+    }
+    if (!sameLabel(blake3(data), label)) {
+      throw new TandemError("corrupt", `SDR ${what} data does not hash to its label ${hex(label)}: rejected, nothing stored`);
+    }
+    const key = labelKey(label);
+    if (this.learned.has(label, key)) return;
+    this.learned.set(label, data, key);
+    learn.push({ label, data });
+    if (this.learnResemblance) {
+      const features = superFeatures(data);
+      if (features) this.index.addFeatures(features, label);
+    }
+  }
+
+  private follow(label: Label): void {
+    if (this.prev) this.index.setSuccessor(this.prev, label);
+    this.prev = label;
+  }
+
+  /** The run's labels from our successor records, or from the peer when they disagree. */
+  private async expandRun(first: Label, count: number, runLabel: Label): Promise<Label[]> {
+    const list = new Uint8Array(count * 32);
+    list.set(first, 0);
+    let cur: Label | undefined = first;
+    for (let i = 1; i < count && cur; i++) {
+      cur = this.index.successor(cur);
+      if (cur) list.set(cur, i * 32);
+    }
+    if (!cur || !sameLabel(blake3(list), runLabel)) {
+      this.stats.runMisses++;
+      this.stats.reqSegments++;
+      const reply = await this.fetchMissing([runLabel]);
+      const hit = reply.find((r) => sameLabel(r.label, runLabel));
+      if (!hit) {
+        this.stats.reqMisses++;
+        throw new TandemError("missingSegment",
+          `SDR run of ${count} segments from ${hex(first)} (run ${hex(runLabel)}) does not match this store's successor records and the peer did not supply it`,
+          { labels: [hex(runLabel)], count: 1 });
+      }
+      if (hit.data.length !== count * 32 || !sameLabel(blake3(hit.data), runLabel)) {
+        throw new TandemError("corrupt", `SDR REP for run ${hex(runLabel)} does not hash to its label: rejected`);
+      }
+      list.set(hit.data);
+    }
+    const labels: Label[] = [];
+    for (let i = 0; i < count; i++) labels.push(list.subarray(i * 32, i * 32 + 32));
+    return labels;
+  }
+
+  private available(label: Label, definedHere: Set<number>): boolean {
+    const key = labelKey(label);
+    return this.learned.has(label, key) || definedHere.has(key) || this.store.has(label);
+  }
+
+  /** Pass 2: one REQ for every segment (or delta base) this side lacks. */
+  private async fetchAbsent(items: Item[], learn: SegmentInput[]): Promise<void> {
+    const definedHere = new Set<number>();
+    const wanted = new Map<number, Label>();
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      if (item.kind === "segment") {
+        if (!this.available(item.label, definedHere)) wanted.set(labelKey(item.label), item.label);
+      } else if (item.kind === "delta") {
+        // Without the base, ask for the segment itself.
+        if (!this.available(item.base, definedHere)) {
+          wanted.set(labelKey(item.label), item.label);
+          items[i] = { kind: "segment", label: item.label };
+        }
+        definedHere.add(labelKey(item.label));
+      }
+    }
+    if (wanted.size === 0) return;
+    const labels = [...wanted.values()];
+    if (labels.length > reqLabelsMax) throw new TandemError("limitExceeded", `SDR frame needs ${labels.length} labels, more than reqLabelsMax (${reqLabelsMax})`);
+    this.stats.reqSegments += labels.length;
+    const reply = await this.fetchMissing(labels);
+    for (const { label, data } of reply) {
+      const key = labelKey(label);
+      const asked = wanted.get(key);
+      if (!asked || !sameLabel(asked, label)) continue; // not asked for: ignored
+      this.accept(label, data, "REP", learn);
+      wanted.delete(key);
+    }
+    if (wanted.size > 0) this.failMissing([...wanted.values()]);
+  }
+
+  private failMissing(labels: Label[]): never {
+    this.stats.reqMisses += labels.length;
+    const named = labels.slice(0, labelsNamedMax).map(hex);
+    const more = labels.length > labelsNamedMax ? ` and ${labels.length - labelsNamedMax} more` : "";
+    throw new TandemError("missingSegment",
+      `${labels.length} segment${labels.length === 1 ? "" : "s"} missing from the store and not supplied by a peer: ${named.join(", ")}${more}`,
+      { labels: labels.map(hex), count: labels.length });
+  }
+
+  private segmentData(label: Label): Uint8Array | undefined {
+    return this.learned.get(label) ?? this.store.get(label);
+  }
+
+  /** Pass 3: the output, in order; deltas are applied and verified here. */
+  private assemble(items: Item[], learn: SegmentInput[]): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let bytes = 0;
+    const lost: Label[] = [];
+    for (const item of items) {
+      let data: Uint8Array | undefined;
+      if (item.kind === "bytes") data = item.data;
+      else if (item.kind === "segment") data = this.segmentData(item.label);
+      else {
+        const base = this.segmentData(item.base);
+        if (base) {
+          data = applyDelta(base, item.delta, segmentBytesMax);
+          this.accept(item.label, data, "delta result", learn);
+        }
+      }
+      if (!data) {
+        lost.push(item.kind === "delta" ? item.base : (item as { label: Label }).label);
+        continue;
+      }
+      bytes += data.length;
+      if (bytes > frameOutputBytesMax) throw new TandemError("badFrame", `SDR frame stands for more than ${frameOutputBytesMax} bytes`);
+      out.push(data);
+    }
+    // Evicted between the check and the read: rare, and reported like any missing label.
+    if (lost.length > 0) this.failMissing(lost);
+    this.stats.outputBytes += bytes;
+    return out;
+  }
+}

@@ -1,0 +1,134 @@
+// Delta encoding of a segment against a similar base segment (resemblance detection
+// picks the base). The instruction stream is a sequence of varint headers
+// `len << 1 | kind`: kind 0 = INSERT followed by `len` literal bytes, kind 1 = COPY
+// followed by a varint offset into the base. Inserts are left uncompressed here: the
+// frame's stream compressor sees them next to the rest of the traffic.
+import { TandemError } from "../errors.ts";
+
+/** Shortest copy worth an instruction (a copy costs ~4 bytes). */
+const copyBytesMin = 8;
+const hashBits = 15;
+
+function hash4(b: Uint8Array, i: number): number {
+  const v = b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
+  return Math.imul(v, 0x9e3779b1) >>> (32 - hashBits);
+}
+
+class ByteWriter {
+  bytes: Uint8Array;
+  length = 0;
+  constructor(capacity: number) {
+    this.bytes = new Uint8Array(Math.max(64, capacity));
+  }
+  private ensure(extra: number): void {
+    if (this.length + extra <= this.bytes.length) return;
+    const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.length + extra));
+    grown.set(this.bytes.subarray(0, this.length));
+    this.bytes = grown;
+  }
+  varint(value: number): void {
+    this.ensure(8);
+    while (value >= 0x80) {
+      this.bytes[this.length++] = (value & 0x7f) | 0x80;
+      value = Math.floor(value / 128);
+    }
+    this.bytes[this.length++] = value;
+  }
+  append(src: Uint8Array, start: number, end: number): void {
+    this.ensure(end - start);
+    this.bytes.set(src.subarray(start, end), this.length);
+    this.length += end - start;
+  }
+  result(): Uint8Array {
+    return this.bytes.slice(0, this.length);
+  }
+}
+
+const table = new Int32Array(1 << hashBits);
+
+/** Instructions that rebuild `target` from `base`; stops early (returns undefined) once
+ *  the delta grows past `budgetBytes`, since the caller would send the segment whole. */
+export function encodeDelta(base: Uint8Array, target: Uint8Array, budgetBytes = target.length): Uint8Array | undefined {
+  table.fill(-1);
+  // Later positions overwrite earlier ones: fine, any match is verified.
+  for (let i = 0; i + 4 <= base.length; i++) table[hash4(base, i)] = i;
+  const out = new ByteWriter(Math.min(budgetBytes, target.length) + 16);
+  let insertStart = 0;
+  let p = 0;
+  const flushInsert = (end: number) => {
+    if (end > insertStart) {
+      out.varint((end - insertStart) * 2);
+      out.append(target, insertStart, end);
+    }
+  };
+  while (p + copyBytesMin <= target.length) {
+    const c = table[hash4(target, p)]!;
+    if (c >= 0) {
+      let len = 0;
+      const maxLen = Math.min(base.length - c, target.length - p);
+      while (len < maxLen && base[c + len] === target[p + len]) len++;
+      if (len >= copyBytesMin) {
+        // Grow the match backwards over bytes that would otherwise be inserted.
+        let back = 0;
+        while (p - back > insertStart && c - back > 0 && base[c - back - 1] === target[p - back - 1]) back++;
+        flushInsert(p - back);
+        out.varint((len + back) * 2 + 1);
+        out.varint(c - back);
+        p += len;
+        insertStart = p;
+        if (out.length > budgetBytes) return undefined;
+        continue;
+      }
+    }
+    p++;
+  }
+  flushInsert(target.length);
+  if (out.length > budgetBytes) return undefined;
+  return out.result();
+}
+
+function badDelta(reason: string): never {
+  throw new TandemError("badFrame", `SDR delta: ${reason}`);
+}
+
+/** Rebuilds the target; every instruction is bounds-checked against `outputBytesMax`. */
+export function applyDelta(base: Uint8Array, delta: Uint8Array, outputBytesMax: number): Uint8Array {
+  const parts: [number, number, Uint8Array][] = [];
+  let total = 0;
+  let i = 0;
+  const readVarint = (): number => {
+    let value = 0;
+    let scale = 1;
+    for (let n = 0; n < 8; n++) {
+      if (i >= delta.length) badDelta("instruction stream ends inside a number");
+      const b = delta[i++]!;
+      value += (b & 0x7f) * scale;
+      if (b < 0x80) return value;
+      scale *= 128;
+    }
+    badDelta("number longer than 8 bytes");
+  };
+  while (i < delta.length) {
+    const header = readVarint();
+    const len = Math.floor(header / 2);
+    if (len === 0) badDelta("zero-length instruction");
+    if (total + len > outputBytesMax) badDelta(`result exceeds ${outputBytesMax} bytes`);
+    if (header % 2 === 1) {
+      const offset = readVarint();
+      if (offset + len > base.length) badDelta(`copy of ${len} bytes at ${offset} runs past the ${base.length}-byte base`);
+      parts.push([offset, offset + len, base]);
+    } else {
+      if (i + len > delta.length) badDelta(`insert of ${len} bytes runs past the instruction stream`);
+      parts.push([i, i + len, delta]);
+      i += len;
+    }
+    total += len;
+  }
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const [start, end, src] of parts) {
+    out.set(src.subarray(start, end), o);
+    o += end - start;
+  }
+  return out;
+}

@@ -1,0 +1,304 @@
+// The sending half of SDR: cuts a byte stream into FastCDC segments labelled with
+// BLAKE3 and turns them into ops. A segment the local store already holds (and so,
+// by the traffic that taught it, the peer most likely does too) goes as a reference;
+// consecutive references that follow the learned successor chain collapse into one
+// RUN op; a new segment goes as a DELTA against a similar stored one when that is
+// much smaller, else whole as a DEF. Op bodies then pass through the channel's zstd
+// stream, which compresses across segments and frames. Everything the encoder sent
+// or referenced stays in a bounded window so it can answer the peer's REQs even
+// after the store evicted it.
+import { blake3, StreamChunker, defaultChunkParams, type ChunkParams, type Segment } from "../../wasm/index.ts";
+import type { Label, SegmentInput, SegmentStore } from "../store/types.ts";
+import { encodeDelta } from "./delta.ts";
+import { superFeatures } from "./features.ts";
+import { LearnedIndex, labelKey } from "./learned.ts";
+import { emptyStats, type SdrStats } from "./stats.ts";
+import { RecentWindow } from "./window.ts";
+import {
+  BodyEncoding, OpType, encodeBody, encodeFrame, frameOutputBytesMax, opsPerFrameMax, runSegmentsMax, segmentBytesMax,
+  type Op,
+} from "./wire.ts";
+import { StreamCompressor, zstdLevelDefault, zstdWindowLogDefault } from "./zstream.ts";
+
+export interface SdrEncoderOptions {
+  store: SegmentStore;
+  params?: ChunkParams;
+  /** Where the successor/resemblance index lives (default: next to the store). */
+  indexPath?: string;
+  /** zstd level of the frame stream; 0 sends bodies uncompressed. */
+  zstdLevel?: number;
+  zstdWindowLog?: number;
+  /** A frame is closed once its body reaches this size. */
+  frameBodyBytesTarget?: number;
+  /** Flushed tails shorter than this go as literal bytes rather than segments. */
+  literalBytesMax?: number;
+  /** Bytes and entries of the window that answers REQs. */
+  answerWindowBytesMax?: number;
+  answerWindowEntriesMax?: number;
+  /** Send new segments as deltas against similar ones (default true). */
+  resemblance?: boolean;
+  /** A delta is used only when at most this fraction of the segment's size. */
+  deltaRatioMax?: number;
+}
+
+export const frameBodyBytesTargetDefault = 1024 * 1024;
+export const literalBytesMaxDefault = 128;
+export const answerWindowBytesMaxDefault = 64 * 1024 * 1024;
+export const answerWindowEntriesMaxDefault = 65536;
+/** Run-label windows hold label lists (32 bytes per segment). */
+const runWindowBytesMax = 8 * 1024 * 1024;
+const runWindowEntriesMax = 16384;
+const deltaRatioMaxDefault = 0.5;
+/** Wire cost of an op besides its payload (type, label(s), msgpack headers). */
+const opOverheadBytes = 40;
+
+function sameLabel(a: Uint8Array | undefined, b: Uint8Array): boolean {
+  if (!a) return false;
+  for (let i = 0; i < 32; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+interface OpenRun {
+  labels: Label[];
+  predicted: Label | undefined;
+}
+
+export class SdrEncoder {
+  readonly stats: SdrStats = emptyStats();
+  private readonly store: SegmentStore;
+  private readonly params: ChunkParams;
+  private readonly index: LearnedIndex;
+  private readonly compressor: StreamCompressor | undefined;
+  private readonly frameBodyBytesTarget: number;
+  private readonly literalBytesMax: number;
+  private readonly resemblance: boolean;
+  private readonly deltaRatioMax: number;
+  private readonly sent: RecentWindow;
+  private readonly runs = new RecentWindow(runWindowBytesMax, runWindowEntriesMax);
+  private chunker: StreamChunker;
+
+  private ops: Op[] = [];
+  private bodyBytes = 0;
+  private coveredBytes = 0;
+  private learn: SegmentInput[] = [];
+  private run: OpenRun | undefined;
+  private prev: Label | undefined;
+  /** Where the stream would be in the previously learned chain (delta base guess). */
+  private shadow: Label | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(options: SdrEncoderOptions) {
+    this.store = options.store;
+    this.params = options.params ?? defaultChunkParams;
+    this.chunker = new StreamChunker(this.params);
+    this.index = LearnedIndex.forStore(options.store, options.indexPath);
+    const level = options.zstdLevel ?? zstdLevelDefault;
+    this.compressor = level > 0 ? new StreamCompressor(level, options.zstdWindowLog ?? zstdWindowLogDefault) : undefined;
+    this.frameBodyBytesTarget = options.frameBodyBytesTarget ?? frameBodyBytesTargetDefault;
+    this.literalBytesMax = options.literalBytesMax ?? literalBytesMaxDefault;
+    this.resemblance = options.resemblance ?? true;
+    this.deltaRatioMax = options.deltaRatioMax ?? deltaRatioMaxDefault;
+    this.sent = new RecentWindow(
+      options.answerWindowBytesMax ?? answerWindowBytesMaxDefault,
+      options.answerWindowEntriesMax ?? answerWindowEntriesMaxDefault,
+    );
+  }
+
+  /** Ops frames for `data` (possibly none: bytes wait for a segment boundary or flush()).
+   *  Calls are serialized; frames must reach the decoder in the order returned. */
+  encode(data: Uint8Array): Promise<Uint8Array[]> {
+    return this.serialized(async () => {
+      this.stats.inputBytes += data.length;
+      if (data.length === 0) return [];
+      return this.process(this.chunker.push(data));
+    });
+  }
+
+  /** Emits every buffered byte now (the tail goes out as a short segment or a literal). */
+  flush(): Promise<Uint8Array[]> {
+    return this.serialized(async () => {
+      const tail = this.chunker.finish();
+      this.chunker = new StreamChunker(this.params);
+      const frames = await this.process(tail, true);
+      const last = await this.closeFrame();
+      if (last) frames.push(last);
+      return frames;
+    });
+  }
+
+  /** REP for a REQ: every label still in the window (or the store); run labels expand
+   *  to their label lists. Labels it cannot answer are left out. */
+  answer(labels: Uint8Array[]): { label: Uint8Array; data: Uint8Array }[] {
+    const out: { label: Uint8Array; data: Uint8Array }[] = [];
+    for (const label of labels) {
+      this.stats.reqSegments++;
+      const data = this.sent.get(label) ?? this.runs.get(label) ?? this.store.get(label);
+      if (data) out.push({ label, data });
+      else this.stats.reqMisses++;
+    }
+    return out;
+  }
+
+  /** Releases the index and the compressor (does not close the store). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.compressor?.close();
+    await this.index.close();
+  }
+
+  private serialized<T>(work: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error("assert: SdrEncoder used after close()"));
+    const next = this.queue.then(work);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async process(segments: Segment[], tail = false): Promise<Uint8Array[]> {
+    const frames: Uint8Array[] = [];
+    for (const segment of segments) {
+      if (tail && segment.length < this.literalBytesMax) this.literal(segment.data);
+      else this.segment(segment.label, segment.data);
+      if (this.bodyBytes >= this.frameBodyBytesTarget || this.ops.length >= opsPerFrameMax - 2 ||
+          this.coveredBytes + this.params.maxBytes * 2 > frameOutputBytesMax) {
+        const frame = await this.closeFrame();
+        if (frame) frames.push(frame);
+      }
+    }
+    return frames;
+  }
+
+  private literal(data: Uint8Array): void {
+    this.closeRun();
+    this.pushOp({ type: OpType.literal, data }, data.length, data.length);
+    this.stats.literalBytes += data.length;
+  }
+
+  private segment(label: Label, data: Uint8Array): void {
+    const key = labelKey(label);
+    if (this.sent.has(label, key) || this.store.has(label)) {
+      this.sent.set(label, data, key);
+      this.stats.refSegments++;
+      const run = this.run;
+      if (run && run.labels.length < runSegmentsMax && sameLabel(run.predicted, label)) {
+        run.labels.push(label);
+        run.predicted = this.index.successor(label, key);
+        this.shadow = run.predicted;
+        this.coveredBytes += data.length;
+        return;
+      }
+      this.closeRun();
+      this.run = { labels: [label], predicted: this.index.successor(label, key) };
+      this.shadow = this.run.predicted;
+      this.coveredBytes += data.length;
+      return;
+    }
+    // A segment the peer most likely lacks.
+    this.closeRun();
+    const predictedBase = this.shadow;
+    this.sent.set(label, data, key);
+    this.learn.push({ label, data });
+    const features = this.resemblance ? superFeatures(data) : undefined;
+    const delta = this.resemblance ? this.bestDelta(label, data, predictedBase, features) : undefined;
+    if (delta) {
+      this.pushOp({ type: OpType.delta, label, base: delta.base, delta: delta.delta }, delta.delta.length, data.length);
+      this.stats.deltaSegments++;
+      this.stats.deltaRawBytes += data.length;
+      this.stats.deltaBytes += delta.delta.length;
+    } else {
+      this.pushOp({ type: OpType.def, label, data }, data.length, data.length);
+      this.stats.defSegments++;
+    }
+    if (features) this.index.addFeatures(features, label);
+    // Keep walking the old chain alongside: an edited file's next segment most likely
+    // resembles the one after this segment's base.
+    const along = delta?.base ?? predictedBase;
+    this.shadow = along ? this.index.successor(along) : undefined;
+    this.follow(label);
+  }
+
+  /** The smaller delta against the predicted successor or a resembling segment. */
+  private bestDelta(label: Label, data: Uint8Array, predicted: Label | undefined, features: Uint32Array | undefined):
+      { base: Label; delta: Uint8Array } | undefined {
+    if (data.length < 256) return undefined;
+    let best: { base: Label; delta: Uint8Array } | undefined;
+    let budget = Math.floor(data.length * this.deltaRatioMax);
+    const tryBase = (base: Label | undefined) => {
+      if (!base || sameLabel(base, label) || (best && sameLabel(best.base, base))) return;
+      const baseData = this.sent.get(base) ?? this.store.get(base);
+      if (!baseData) return;
+      const delta = encodeDelta(baseData, data, budget);
+      if (delta && delta.length <= budget) {
+        best = { base, delta };
+        budget = delta.length - 1;
+      }
+    };
+    tryBase(predicted);
+    // A good enough predicted delta saves the resemblance lookup.
+    if (!best || best.delta.length > data.length / 8) tryBase(features ? this.index.similar(features) : undefined);
+    return best;
+  }
+
+  /** Records that `label` followed the previous segment (both sides do the same). */
+  private follow(label: Label): void {
+    if (this.prev) this.index.setSuccessor(this.prev, label);
+    this.prev = label;
+  }
+
+  private closeRun(): void {
+    const run = this.run;
+    if (!run) return;
+    this.run = undefined;
+    const first = run.labels[0]!;
+    if (run.labels.length === 1) {
+      this.pushOp({ type: OpType.ref, label: first }, 0, 0);
+    } else {
+      const list = new Uint8Array(run.labels.length * 32);
+      run.labels.forEach((l, i) => list.set(l, i * 32));
+      const runLabel = blake3(list);
+      this.runs.set(runLabel, list);
+      this.pushOp({ type: OpType.run, first, count: run.labels.length, runLabel }, 32, 0);
+      this.stats.runRefs++;
+      this.stats.runSegments += run.labels.length;
+    }
+    // Inner links already are the successors (that is how the run grew); only the
+    // link into the run is news.
+    if (this.prev) this.index.setSuccessor(this.prev, first);
+    this.prev = run.labels[run.labels.length - 1]!;
+  }
+
+  private pushOp(op: Op, payloadBytes: number, coveredBytes: number): void {
+    this.ops.push(op);
+    this.bodyBytes += payloadBytes + opOverheadBytes;
+    this.coveredBytes += coveredBytes;
+  }
+
+  private async closeFrame(): Promise<Uint8Array | undefined> {
+    this.closeRun();
+    if (this.ops.length === 0) return undefined;
+    const ops = this.ops;
+    const learn = this.learn;
+    this.ops = [];
+    this.learn = [];
+    this.bodyBytes = 0;
+    this.coveredBytes = 0;
+    const body = encodeBody(ops);
+    let frame: Uint8Array;
+    if (this.compressor) {
+      const compressed = await this.compressor.compress(body);
+      frame = encodeFrame({ encoding: BodyEncoding.zstdStream, bodyBytes: body.length, body: compressed });
+      this.stats.compressedBodyBytes += compressed.length;
+    } else {
+      frame = encodeFrame({ encoding: BodyEncoding.raw, bodyBytes: body.length, body });
+      this.stats.compressedBodyBytes += body.length;
+    }
+    this.stats.bodyBytes += body.length;
+    this.stats.frames++;
+    this.stats.outputBytes += frame.length;
+    if (learn.length > 0) await this.store.putSegments(learn, "local");
+    return frame;
+  }
+}
+
+export { segmentBytesMax };

@@ -1,0 +1,131 @@
+// What the codec learns next to the segment store, in its own small LMDB file: the
+// SUCCESSOR of each segment (the label that followed it the last time it was seen in
+// a stream), which lets a RUN op stand for a whole sequence of known segments, and the
+// RESEMBLANCE index (super-feature -> label) that finds delta bases. Both are hints:
+// a wrong or missing entry costs savings, never correctness (runs carry a checksum,
+// deltas are verified against their label). Recent writes are kept in a memory
+// overlay because LMDB only shows a put once its batch commits.
+import { open, type Database, type RootDatabase } from "lmdb";
+import { existsSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { Label, SegmentStore } from "../store/types.ts";
+
+/** Entries kept in the memory overlay before it is dropped (LMDB has them by then). */
+export const overlayEntriesMax = 1 << 18;
+/** Entries per table before the table is cleared (hints only; keeps the file bounded). */
+export const learnedEntriesMax = 1 << 22;
+const entryCountCheckEvery = 1 << 16;
+
+/** A Map key from a label's first 6 bytes: labels are uniform, and a rare collision
+ *  only costs a hint (every use is verified). */
+export function labelKey(label: Uint8Array): number {
+  return label[0]! + label[1]! * 0x100 + label[2]! * 0x10000 + label[3]! * 0x1000000 + label[4]! * 0x100000000 + label[5]! * 0x10000000000;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+class Table {
+  private overlay = new Map<number, { key: Uint8Array; value: Uint8Array }>();
+  private writes = 0;
+  constructor(private readonly db: Database<Uint8Array, Uint8Array>) {}
+
+  get(key: Uint8Array, mapKey: number): Uint8Array | undefined {
+    const hit = this.overlay.get(mapKey);
+    if (hit && sameBytes(hit.key, key)) return hit.value;
+    const stored = this.db.getBinary(key) as Uint8Array | undefined;
+    return stored ? new Uint8Array(stored) : undefined;
+  }
+
+  put(key: Uint8Array, mapKey: number, value: Uint8Array): void {
+    const hit = this.overlay.get(mapKey);
+    if (hit && sameBytes(hit.key, key) && sameBytes(hit.value, value)) return;
+    // Most links are re-learned unchanged (warm traffic): skip the write then.
+    if (!hit) {
+      const stored = this.db.getBinaryFast(key) as Uint8Array | undefined;
+      if (stored && sameBytes(stored, value)) return;
+    }
+    if (this.overlay.size >= overlayEntriesMax) this.overlay.clear();
+    this.overlay.set(mapKey, { key, value });
+    this.db.put(key, value);
+    if (++this.writes % entryCountCheckEvery === 0 && this.db.getStats().entryCount > learnedEntriesMax) {
+      void this.db.clearAsync();
+    }
+  }
+}
+
+export class LearnedIndex {
+  private readonly successors: Table;
+  private readonly resemblance: Table;
+  private refs = 1;
+
+  private constructor(readonly path: string, private readonly root: RootDatabase) {
+    const options = { keyEncoding: "binary" as const, encoding: "binary" as const };
+    this.successors = new Table(root.openDB<Uint8Array, Uint8Array>("successor", options));
+    this.resemblance = new Table(root.openDB<Uint8Array, Uint8Array>("resemblance", options));
+  }
+
+  private static openByPath = new Map<string, LearnedIndex>();
+
+  /** The index kept next to `store` (shared by every encoder and decoder of the process). */
+  static forStore(store: SegmentStore, path?: string): LearnedIndex {
+    const indexPath = path ?? defaultIndexPath(store.path);
+    const existing = LearnedIndex.openByPath.get(indexPath);
+    if (existing) {
+      existing.refs++;
+      return existing;
+    }
+    // Hints only: losing the last batch in a power cut is harmless, so skip fsync.
+    const root = open({ path: indexPath, noSync: true, maxDbs: 4, compression: false });
+    const index = new LearnedIndex(indexPath, root);
+    LearnedIndex.openByPath.set(indexPath, index);
+    return index;
+  }
+
+  successor(label: Label, mapKey = labelKey(label)): Label | undefined {
+    return this.successors.get(label, mapKey);
+  }
+
+  setSuccessor(label: Label, next: Label, mapKey = labelKey(label)): void {
+    this.successors.put(label, mapKey, next);
+  }
+
+  /** A label sharing one of `features` (checked in order), if any. */
+  similar(features: Uint32Array): Label | undefined {
+    for (let i = 0; i < features.length; i++) {
+      const hit = this.resemblance.get(featureKey(features, i), features[i]! * 8 + i);
+      if (hit) return hit;
+    }
+    return undefined;
+  }
+
+  addFeatures(features: Uint32Array, label: Label): void {
+    for (let i = 0; i < features.length; i++) this.resemblance.put(featureKey(features, i), features[i]! * 8 + i, label);
+  }
+
+  /** Waits until every put so far is committed. */
+  async flushed(): Promise<void> {
+    await this.root.flushed;
+  }
+
+  async close(): Promise<void> {
+    if (--this.refs > 0) return;
+    LearnedIndex.openByPath.delete(this.path);
+    await this.root.close();
+  }
+}
+
+function featureKey(features: Uint32Array, i: number): Uint8Array {
+  const key = new Uint8Array(5);
+  new DataView(key.buffer).setUint32(0, features[i]!, false);
+  key[4] = i;
+  return key;
+}
+
+function defaultIndexPath(storePath: string): string {
+  const dir = existsSync(storePath) && statSync(storePath).isDirectory() ? storePath : dirname(storePath);
+  return join(dir, "sdr-learned.mdb");
+}
