@@ -61,8 +61,7 @@ export function clientMain(): void {
     });
     document.querySelectorAll<HTMLProgressElement>("progress[data-live-progress]").forEach((el) => {
       const v = pick(data, el.dataset.liveProgress!);
-      if (typeof v === "number") el.value = v;
-      else el.removeAttribute("value");
+      el.value = typeof v === "number" ? v : 0;
     });
     document.querySelectorAll<HTMLElement>("[data-live-hidden-unless]").forEach((el) => {
       const v = pick(data, el.dataset.liveHiddenUnless!);
@@ -141,7 +140,7 @@ export function clientMain(): void {
     }
     setTimeout(poll, pollMs);
   }
-  if (body.dataset.live === "1") setTimeout(poll, first ? 50 : pollMs);
+  if (body.dataset.poll === "1") setTimeout(poll, first ? 50 : pollMs);
 }
 
 /** The script text served as /static/app.js. */

@@ -41,10 +41,10 @@ export interface ChartSeries {
   values: (number | null)[];
 }
 
-/** An inline SVG line chart (viewBox 600x170) of equally spaced samples. */
+/** An inline SVG line chart (viewBox 400x150) of equally spaced samples. */
 export function chartSvg(title: string, series: ChartSeries[], kind: string, spanLabel: string): string {
-  const w = 600;
-  const h = 170;
+  const w = 400;
+  const h = 150;
   const left = 4;
   const top = 22;
   const bottom = h - 18;
@@ -82,8 +82,8 @@ export function chartSvg(title: string, series: ChartSeries[], kind: string, spa
   out += '<text class="tick" x="' + (w - 4) + '" y="' + (h - 4) + '" text-anchor="end">' + esc(spanLabel) + "</text>";
   let legendX = 4;
   for (const s of series) {
-    out += '<text class="legend ' + esc(s.cls) + '" x="' + legendX + '" y="14">■ ' + esc(s.name) + "</text>";
-    legendX += 16 + s.name.length * 8;
+    out += '<text class="legend ' + esc(s.cls) + '" x="' + legendX + '" y="15">■ ' + esc(s.name) + "</text>";
+    legendX += 24 + s.name.length * 7.5;
     let d = "";
     let pen = false;
     s.values.forEach((v, i) => {

@@ -30,7 +30,8 @@ progress { width:100%; height:16px; accent-color: var(--accent); }
 .chart { width:100%; height:auto; display:block; background:#fbfcfd; border:1px solid var(--line); border-radius:6px; }
 .chart .grid { stroke:#e6ebf0; stroke-width:1; }
 .chart .axis { stroke:#aab6c2; stroke-width:1; }
-.chart .tick, .chart .legend { font-size:12px; fill:var(--muted); }
+.chart .tick, .chart .legend { font-size:13px; fill:var(--muted); }
+[data-chart] { margin-top:10px; }
 .chart .line { fill:none; stroke-width:2; }
 .chart .line.lan { stroke:var(--lan); } .chart .legend.lan { fill:var(--lan); }
 .chart .line.wan { stroke:var(--wan); } .chart .legend.wan { fill:var(--wan); }
@@ -52,7 +53,7 @@ form.stack { display:grid; gap:10px; max-width:520px; }
 form.stack label { display:grid; gap:3px; font-weight:550; }
 form.stack label.check { display:flex; gap:8px; align-items:center; }
 .form-row { display:grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap:10px; }
-input, select, button { font:inherit; }
+input, select, button { font:inherit; font-weight:400; }
 input[type=text], input[type=password], input[type=number], select { width:100%; padding:7px 9px; border:1px solid #b8c4d0; border-radius:6px; background:#fff; }
 input:focus, select:focus, button:focus { outline:2px solid #4aa3df; outline-offset:1px; }
 button { padding:7px 14px; border-radius:6px; border:1px solid var(--accent); background:var(--accent); color:#fff; cursor:pointer; }

@@ -24,7 +24,7 @@ export function SyncState(props: { state: string }) {
 
 export function SyncProgress(props: { percent: number | null }) {
   return (
-    <progress max="100" value={props.percent === null ? undefined : String(props.percent)} data-live-progress="derived.syncPercent" data-testid="sync-progress" aria-label="initial sync progress" />
+    <progress max="100" value={String(props.percent ?? 0)} data-live-progress="derived.syncPercent" data-testid="sync-progress" aria-label="initial sync progress" />
   );
 }
 
@@ -61,7 +61,7 @@ export function Dashboard(props: { s: StatusView; sampleMs: number }) {
         <h2 id="h-ds">Data store</h2>
         <div class="big"><Live path="derived.usagePercent" fmt="pct" value={s.derived.usagePercent} testid="usage" /></div>
         <div class="muted">used: <Live path="datastore.stats.storedBytes" fmt="bytes" value={ds.storedBytes} /> of <Live path="datastore.stats.capacityBytes" fmt="bytes" value={ds.capacityBytes} /></div>
-        <progress max="100" value={s.derived.usagePercent === null ? undefined : String(s.derived.usagePercent)} data-live-progress="derived.usagePercent" aria-label="data store usage" />
+        <progress max="100" value={String(s.derived.usagePercent ?? 0)} data-live-progress="derived.usagePercent" aria-label="data store usage" />
         <dl class="kv">
           <dt>Segments</dt><dd><Live path="datastore.stats.segments" fmt="int" value={ds.segments} /></dd>
           <dt>Hit rate</dt><dd><Live path="derived.hitRatePercent" fmt="pct" value={s.derived.hitRatePercent} testid="hit-rate" /> (<Live path="datastore.stats.hits" fmt="int" value={ds.hits} /> hits, <Live path="datastore.stats.misses" fmt="int" value={ds.misses} /> misses)</dd>

@@ -59,7 +59,7 @@ export function Page(props: PageFrame & { children?: Child }) {
     <html lang="en">
       <Head title={f.title} csrf={f.csrf} />
       <body
-        data-live={f.live ? "1" : "0"}
+        data-poll={f.live ? "1" : "0"}
         data-poll-ms={String(f.limits.pollMs)}
         data-sample-ms={String(f.limits.historySampleMs)}
         data-history-max={String(f.limits.historySamplesMax)}
@@ -111,7 +111,7 @@ export function BarePage(props: { title: string; children?: Child }) {
   return (
     <html lang="en">
       <Head title={props.title} />
-      <body data-live="0">
+      <body data-poll="0">
         <header class="top">
           <span class="brand">Tandem</span>
         </header>

@@ -61,7 +61,7 @@ export function DatastorePage(props: { s: StatusView; csrf: string }) {
           <dt>Writes</dt><dd><Live path="datastore.stats.writesPerS" fmt="int" value={st.writesPerS} /> segments/s</dd>
           <dt>Change log</dt><dd>seq <Live path="datastore.stats.oldestSeq" fmt="int" value={st.oldestSeq} /> … <Live path="datastore.stats.lastSeq" fmt="int" value={st.lastSeq} /></dd>
         </dl>
-        <progress max="100" value={s.derived.usagePercent === null ? undefined : String(s.derived.usagePercent)} data-live-progress="derived.usagePercent" aria-label="data store usage" />
+        <progress max="100" value={String(s.derived.usagePercent ?? 0)} data-live-progress="derived.usagePercent" aria-label="data store usage" />
       </section>
       <section class="card">
         <h2>Identity</h2>
