@@ -1,0 +1,55 @@
+// Segment bytes in and out of their at-rest form: BLAKE3 labels (batched, one
+// crossing into WASM for many segments) and LZ4 block compression from the hot-path
+// WASM module. A segment is kept raw when LZ4 does not save at least 1/16 of it,
+// because then the decompression on every read costs more than the bytes saved.
+import { blake3, blake3Many } from "../../wasm/index.ts";
+import { lz4CompressBlock, lz4DecompressBlock } from "../../wasm/lz4.ts";
+import { TandemError } from "../errors.ts";
+import { labelBytes, type Label } from "./types.ts";
+
+/** Pieces hashed per WASM call when checking many segments (bounds the arena copy). */
+export const hashBatchBytesMax = 8 * 1024 * 1024;
+
+export function hashOne(data: Uint8Array): Label {
+  return blake3(data);
+}
+
+/** Labels of many segments, 32 bytes each, concatenated in input order. */
+export function hashMany(datas: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(datas.length * labelBytes);
+  let start = 0;
+  while (start < datas.length) {
+    let end = start;
+    let bytes = 0;
+    while (end < datas.length && (end === start || bytes + datas[end]!.length <= hashBatchBytesMax)) bytes += datas[end++]!.length;
+    const joined = new Uint8Array(bytes);
+    const lengths = new Uint32Array(end - start);
+    let offset = 0;
+    for (let i = start; i < end; i++) {
+      joined.set(datas[i]!, offset);
+      offset += datas[i]!.length;
+      lengths[i - start] = datas[i]!.length;
+    }
+    out.set(blake3Many(joined, lengths), start * labelBytes);
+    start = end;
+  }
+  return out;
+}
+
+/** The LZ4 block of `data`, or null when compression does not pay. */
+export function compressSegment(data: Uint8Array): Uint8Array | null {
+  const block = lz4CompressBlock(data);
+  return block.length + (data.length >>> 4) <= data.length ? block : null;
+}
+
+/** Raw bytes of an LZ4 block that must decode to exactly `rawBytes`; `corrupt` otherwise. */
+export function decompressSegment(block: Uint8Array, rawBytes: number): Uint8Array {
+  let raw: Uint8Array;
+  try {
+    raw = lz4DecompressBlock(block, rawBytes);
+  } catch (err) {
+    throw new TandemError("corrupt", `LZ4 block does not decode: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (raw.length !== rawBytes) throw new TandemError("corrupt", `LZ4 block decodes to ${raw.length} bytes, expected ${rawBytes}`);
+  return raw;
+}
