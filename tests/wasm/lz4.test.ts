@@ -320,7 +320,7 @@ describe("LZ4 frames in process", () => {
     const frame = lz4FrameCompress(data.subarray(0, 100000), { blockChecksum: true, blockBytes: 65536 });
     const flip = (index: number) => {
       const copy = Uint8Array.from(frame);
-      copy[index] ^= 0x01;
+      copy[index] = copy[index]! ^ 0x01;
       return copy;
     };
     expectCorrupt(() => lz4FrameDecompress(flip(0), 1e6), /unknown frame magic/);
