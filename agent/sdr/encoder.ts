@@ -51,6 +51,8 @@ const runWindowEntriesMax = 16384;
 const deltaRatioMaxDefault = 0.5;
 /** Wire cost of an op besides its payload (type, label(s), msgpack headers). */
 const opOverheadBytes = 40;
+/** Most bytes given to the chunker at a time, so a switch to speculation comes early. */
+const chunkSliceBytes = 128 * 1024;
 
 function sameLabel(a: Uint8Array | undefined, b: Uint8Array): boolean {
   if (!a) return false;
@@ -75,7 +77,14 @@ export class SdrEncoder {
   private readonly deltaRatioMax: number;
   private readonly sent: RecentWindow;
   private readonly runs = new RecentWindow(runWindowBytesMax, runWindowEntriesMax);
-  private chunker: StreamChunker;
+  /** Undefined while speculating (comparing input against the expected segment). */
+  private chunker: StreamChunker | undefined;
+  /** Input bytes matched so far against the expected segment. */
+  private held: Uint8Array[] = [];
+  private heldBytes = 0;
+  private sliceBytes = chunkSliceBytes;
+  /** The label expected next: the successor of the last known segment. */
+  private expect: Label | undefined;
 
   private ops: Op[] = [];
   private bodyBytes = 0;
@@ -110,17 +119,31 @@ export class SdrEncoder {
   encode(data: Uint8Array): Promise<Uint8Array[]> {
     return this.serialized(async () => {
       this.stats.inputBytes += data.length;
-      if (data.length === 0) return [];
-      return this.process(this.chunker.push(data));
+      const frames: Uint8Array[] = [];
+      let pos = 0;
+      while (pos < data.length) {
+        if (!this.chunker) {
+          pos = await this.speculate(data, pos, frames);
+          continue;
+        }
+        const slice = data.subarray(pos, pos + this.sliceBytes);
+        pos += slice.length;
+        this.sliceBytes = Math.min(chunkSliceBytes, this.sliceBytes * 2);
+        await this.process(this.chunker.push(slice), frames);
+        await this.maybeSpeculate(slice, frames);
+      }
+      return frames;
     });
   }
 
   /** Emits every buffered byte now (the tail goes out as a short segment or a literal). */
   flush(): Promise<Uint8Array[]> {
     return this.serialized(async () => {
-      const tail = this.chunker.finish();
+      const frames: Uint8Array[] = [];
+      if (!this.chunker) await this.resumeChunking(frames);
+      const tail = this.chunker!.finish();
       this.chunker = new StreamChunker(this.params);
-      const frames = await this.process(tail, true);
+      await this.process(tail, frames, true);
       const last = await this.closeFrame();
       if (last) frames.push(last);
       return frames;
@@ -155,18 +178,83 @@ export class SdrEncoder {
     return next;
   }
 
-  private async process(segments: Segment[], tail = false): Promise<Uint8Array[]> {
-    const frames: Uint8Array[] = [];
+  private async process(segments: Segment[], frames: Uint8Array[], tail = false): Promise<void> {
     for (const segment of segments) {
       if (tail && segment.length < this.literalBytesMax) this.literal(segment.data);
       else this.segment(segment.label, segment.data);
-      if (this.bodyBytes >= this.frameBodyBytesTarget || this.ops.length >= opsPerFrameMax - 2 ||
-          this.coveredBytes + this.params.maxBytes * 2 > frameOutputBytesMax) {
-        const frame = await this.closeFrame();
-        if (frame) frames.push(frame);
-      }
+      await this.frameIfFull(frames);
     }
-    return frames;
+  }
+
+  private async frameIfFull(frames: Uint8Array[]): Promise<void> {
+    if (this.bodyBytes >= this.frameBodyBytesTarget || this.ops.length >= opsPerFrameMax - 2 ||
+        this.coveredBytes + this.params.maxBytes * 2 > frameOutputBytesMax) {
+      const frame = await this.closeFrame();
+      if (frame) frames.push(frame);
+    }
+  }
+
+  /** Data of the segment expected next (the successor of the last known one), if at hand. */
+  private expectedData(): Uint8Array | undefined {
+    return this.expect ? this.sent.get(this.expect) ?? this.store.get(this.expect) : undefined;
+  }
+
+  /** After a chunked slice that ended on a known segment whose successor is known: if
+   *  the undecided bytes start like that successor, stop chunking and compare instead.
+   *  Comparing known bytes is many times cheaper than cutting and hashing them, and a
+   *  segment that equals a known one byte for byte can go as its label, wherever the
+   *  chunker would have cut. */
+  private async maybeSpeculate(slice: Uint8Array, frames: Uint8Array[]): Promise<void> {
+    const chunker = this.chunker!;
+    const pending = chunker.pendingBytes;
+    if (pending > slice.length) return;
+    const expected = this.expectedData();
+    if (!expected) return;
+    const head = slice.subarray(slice.length - pending);
+    const n = Math.min(head.length, expected.length);
+    if (Buffer.compare(head.subarray(0, n), expected.subarray(0, n)) !== 0) return;
+    this.chunker = undefined;
+    const pos = await this.speculate(head, 0, frames);
+    if (pos < head.length) await this.process(this.chunker!.push(head.subarray(pos)), frames);
+  }
+
+  /** Consumes input while it repeats the expected segments; returns where it stopped.
+   *  On a mismatch chunking resumes (with the partly matched bytes) at that point. */
+  private async speculate(input: Uint8Array, pos: number, frames: Uint8Array[]): Promise<number> {
+    while (pos < input.length) {
+      const expected = this.expectedData();
+      if (!expected) break;
+      const off = this.heldBytes;
+      const need = expected.length - off;
+      const n = Math.min(need, input.length - pos);
+      if (Buffer.compare(input.subarray(pos, pos + n), expected.subarray(off, off + n)) !== 0) break;
+      if (n < need) {
+        // Input ends inside the expected segment: hold a copy until the next call.
+        this.held.push(input.slice(pos, pos + n));
+        this.heldBytes += n;
+        return input.length;
+      }
+      pos += n;
+      this.held = [];
+      this.heldBytes = 0;
+      this.stats.speculatedSegments++;
+      this.segment(this.expect!, expected);
+      await this.frameIfFull(frames);
+    }
+    await this.resumeChunking(frames);
+    return pos;
+  }
+
+  /** Back to cutting: a fresh chunker starts at the current position with the held bytes. */
+  private async resumeChunking(frames: Uint8Array[]): Promise<void> {
+    this.chunker = new StreamChunker(this.params);
+    // A broken run often continues elsewhere in what is known: look again soon.
+    this.sliceBytes = this.params.maxBytes * 2;
+    if (this.heldBytes === 0) return;
+    const held = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held);
+    this.held = [];
+    this.heldBytes = 0;
+    await this.process(this.chunker.push(held), frames);
   }
 
   private literal(data: Uint8Array): void {
@@ -184,19 +272,20 @@ export class SdrEncoder {
       if (run && run.labels.length < runSegmentsMax && sameLabel(run.predicted, label)) {
         run.labels.push(label);
         run.predicted = this.index.successor(label, key);
-        this.shadow = run.predicted;
+        this.shadow = this.expect = run.predicted;
         this.coveredBytes += data.length;
         return;
       }
       this.closeRun();
       this.run = { labels: [label], predicted: this.index.successor(label, key) };
-      this.shadow = this.run.predicted;
+      this.shadow = this.expect = this.run.predicted;
       this.coveredBytes += data.length;
       return;
     }
     // A segment the peer most likely lacks.
     this.closeRun();
     const predictedBase = this.shadow;
+    this.expect = undefined;
     this.sent.set(label, data, key);
     this.learn.push({ label, data });
     const features = this.resemblance ? superFeatures(data) : undefined;

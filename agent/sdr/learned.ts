@@ -51,7 +51,7 @@ class Table {
     if (this.overlay.size >= overlayEntriesMax) this.overlay.clear();
     this.overlay.set(mapKey, { key, value });
     this.db.put(key, value);
-    if (++this.writes % entryCountCheckEvery === 0 && this.db.getStats().entryCount > learnedEntriesMax) {
+    if (++this.writes % entryCountCheckEvery === 0 && (this.db.getStats() as { entryCount: number }).entryCount > learnedEntriesMax) {
       void this.db.clearAsync();
     }
   }

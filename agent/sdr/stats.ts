@@ -21,6 +21,8 @@ export interface SdrStats {
   /** Runs the decoder could not expand from its own successor records (fetched instead). */
   runMisses: number;
   literalBytes: number;
+  /** Encoder: known segments recognized by comparing bytes (not cut and hashed). */
+  speculatedSegments: number;
   deltaSegments: number;
   /** Raw bytes of the segments sent as deltas, and the bytes of their instructions. */
   deltaRawBytes: number;
@@ -33,7 +35,7 @@ export interface SdrStats {
 export function emptyStats(): SdrStats {
   return {
     inputBytes: 0, outputBytes: 0, frames: 0, defSegments: 0, refSegments: 0, runRefs: 0, runSegments: 0,
-    reqSegments: 0, reqMisses: 0, runMisses: 0, literalBytes: 0, deltaSegments: 0, deltaRawBytes: 0, deltaBytes: 0,
+    reqSegments: 0, reqMisses: 0, runMisses: 0, literalBytes: 0, speculatedSegments: 0, deltaSegments: 0, deltaRawBytes: 0, deltaBytes: 0,
     bodyBytes: 0, compressedBodyBytes: 0,
   };
 }
