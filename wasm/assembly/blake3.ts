@@ -290,16 +290,206 @@ export function blake3Hash(inPtr: usize, len: usize, keyPtr: usize, flags: u32, 
 
 /** Hashes `n` consecutive pieces (u32 lengths at lensPtr) into n 32-byte digests at outPtr. */
 export function blake3Many(inPtr: usize, lensPtr: usize, n: u32, outPtr: usize): void {
+  hashPieces(inPtr, lensPtr, n, outPtr, setKey(0));
+}
+
+/** The scalar reference for blake3Many (kept for tests and benchmarks of the SIMD path). */
+export function blake3ManyScalar(inPtr: usize, lensPtr: usize, n: u32, outPtr: usize): void {
   const key = setKey(0);
   let p = inPtr;
   for (let i: u32 = 0; i < n; i++) {
     const len = <usize>load<u32>(lensPtr + (<usize>i << 2));
-    hashInput(p, len, key, 0, outPtr + (<usize>i << 5), 32);
+    hashScalar(p, len, key, 0, outPtr + (<usize>i << 5), 32);
     p += len;
   }
 }
 
 /** The hash of one input (plain, keyed or derive-key per keyPtr and baseFlags); used by the chunker too. */
-export function hashInput(inPtr: usize, len: usize, keyPtr: usize, baseFlags: u32, outPtr: usize, outLen: usize): void {
-  hashScalar(inPtr, len, keyPtr, baseFlags, outPtr, outLen);
+function hashInput(inPtr: usize, len: usize, keyPtr: usize, baseFlags: u32, outPtr: usize, outLen: usize): void {
+  hashOne(inPtr, len, keyPtr, baseFlags, outPtr, outLen);
 }
+
+// ---- 4-lane SIMD path ------------------------------------------------------------
+
+@inline function rot16(x: v128): v128 { return i8x16.shuffle(x, x, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13); }
+@inline function rot8(x: v128): v128 { return i8x16.shuffle(x, x, 1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12); }
+@inline function rot12(x: v128): v128 { return v128.or(i32x4.shr_u(x, 12), i32x4.shl(x, 20)); }
+@inline function rot7(x: v128): v128 { return v128.or(i32x4.shr_u(x, 7), i32x4.shl(x, 25)); }
+
+/** Chunk pointers, counters and output pointers of one 4-lane call. */
+const lanePtrs: usize = memory.data(16, 16);
+const laneCounters: usize = memory.data(16, 16);
+const laneOuts: usize = memory.data(16, 16);
+
+/**
+ * Chaining values of four full, non-root chunks at once: lane j hashes the 1024 bytes
+ * at lanePtrs[j] with chunk counter laneCounters[j] and writes 32 bytes at laneOuts[j].
+ */
+function compress4(keyPtr: usize, baseFlags: u32): void {
+  const p0 = <usize>load<u32>(lanePtrs, 0), p1 = <usize>load<u32>(lanePtrs, 4);
+  const p2 = <usize>load<u32>(lanePtrs, 8), p3 = <usize>load<u32>(lanePtrs, 12);
+  let h0 = i32x4.splat(load<u32>(keyPtr, 0)), h1 = i32x4.splat(load<u32>(keyPtr, 4));
+  let h2 = i32x4.splat(load<u32>(keyPtr, 8)), h3 = i32x4.splat(load<u32>(keyPtr, 12));
+  let h4 = i32x4.splat(load<u32>(keyPtr, 16)), h5 = i32x4.splat(load<u32>(keyPtr, 20));
+  let h6 = i32x4.splat(load<u32>(keyPtr, 24)), h7 = i32x4.splat(load<u32>(keyPtr, 28));
+  const counterLo = v128.load(laneCounters);
+  const counterHi = i32x4.splat(0);
+  const blockLen = i32x4.splat(64);
+  for (let b: usize = 0; b < CHUNK_BYTES; b += BLOCK_BYTES) {
+    const flags = baseFlags | (b == 0 ? CHUNK_START : 0) | (b == CHUNK_BYTES - BLOCK_BYTES ? CHUNK_END : 0);
+    // Load the block of each lane and transpose: m_i holds word i of all four lanes.
+    let r0 = v128.load(p0 + b), r1 = v128.load(p1 + b), r2 = v128.load(p2 + b), r3 = v128.load(p3 + b);
+    let t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
+    let t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+    let m0 = i64x2.shuffle(t0, t2, 0, 2), m1 = i64x2.shuffle(t0, t2, 1, 3), m2 = i64x2.shuffle(t1, t3, 0, 2), m3 = i64x2.shuffle(t1, t3, 1, 3);
+    r0 = v128.load(p0 + b + 16); r1 = v128.load(p1 + b + 16); r2 = v128.load(p2 + b + 16); r3 = v128.load(p3 + b + 16);
+    t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5); t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
+    t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5); t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+    let m4 = i64x2.shuffle(t0, t2, 0, 2), m5 = i64x2.shuffle(t0, t2, 1, 3), m6 = i64x2.shuffle(t1, t3, 0, 2), m7 = i64x2.shuffle(t1, t3, 1, 3);
+    r0 = v128.load(p0 + b + 32); r1 = v128.load(p1 + b + 32); r2 = v128.load(p2 + b + 32); r3 = v128.load(p3 + b + 32);
+    t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5); t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
+    t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5); t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+    let m8 = i64x2.shuffle(t0, t2, 0, 2), m9 = i64x2.shuffle(t0, t2, 1, 3), m10 = i64x2.shuffle(t1, t3, 0, 2), m11 = i64x2.shuffle(t1, t3, 1, 3);
+    r0 = v128.load(p0 + b + 48); r1 = v128.load(p1 + b + 48); r2 = v128.load(p2 + b + 48); r3 = v128.load(p3 + b + 48);
+    t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5); t1 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
+    t2 = i32x4.shuffle(r2, r3, 0, 4, 1, 5); t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+    let m12 = i64x2.shuffle(t0, t2, 0, 2), m13 = i64x2.shuffle(t0, t2, 1, 3), m14 = i64x2.shuffle(t1, t3, 0, 2), m15 = i64x2.shuffle(t1, t3, 1, 3);
+    let v0 = h0, v1 = h1, v2 = h2, v3 = h3, v4 = h4, v5 = h5, v6 = h6, v7 = h7;
+    let v8 = i32x4.splat(IV0), v9 = i32x4.splat(IV1), v10 = i32x4.splat(IV2), v11 = i32x4.splat(IV3);
+    let v12 = counterLo, v13 = counterHi, v14 = blockLen, v15 = i32x4.splat(flags);
+    for (let r = 0; r < 7; r++) {
+      v0 = i32x4.add(i32x4.add(v0, v4), m0); v1 = i32x4.add(i32x4.add(v1, v5), m2); v2 = i32x4.add(i32x4.add(v2, v6), m4); v3 = i32x4.add(i32x4.add(v3, v7), m6);
+      v12 = rot16(v128.xor(v12, v0)); v13 = rot16(v128.xor(v13, v1)); v14 = rot16(v128.xor(v14, v2)); v15 = rot16(v128.xor(v15, v3));
+      v8 = i32x4.add(v8, v12); v9 = i32x4.add(v9, v13); v10 = i32x4.add(v10, v14); v11 = i32x4.add(v11, v15);
+      v4 = rot12(v128.xor(v4, v8)); v5 = rot12(v128.xor(v5, v9)); v6 = rot12(v128.xor(v6, v10)); v7 = rot12(v128.xor(v7, v11));
+      v0 = i32x4.add(i32x4.add(v0, v4), m1); v1 = i32x4.add(i32x4.add(v1, v5), m3); v2 = i32x4.add(i32x4.add(v2, v6), m5); v3 = i32x4.add(i32x4.add(v3, v7), m7);
+      v12 = rot8(v128.xor(v12, v0)); v13 = rot8(v128.xor(v13, v1)); v14 = rot8(v128.xor(v14, v2)); v15 = rot8(v128.xor(v15, v3));
+      v8 = i32x4.add(v8, v12); v9 = i32x4.add(v9, v13); v10 = i32x4.add(v10, v14); v11 = i32x4.add(v11, v15);
+      v4 = rot7(v128.xor(v4, v8)); v5 = rot7(v128.xor(v5, v9)); v6 = rot7(v128.xor(v6, v10)); v7 = rot7(v128.xor(v7, v11));
+      v0 = i32x4.add(i32x4.add(v0, v5), m8); v1 = i32x4.add(i32x4.add(v1, v6), m10); v2 = i32x4.add(i32x4.add(v2, v7), m12); v3 = i32x4.add(i32x4.add(v3, v4), m14);
+      v15 = rot16(v128.xor(v15, v0)); v12 = rot16(v128.xor(v12, v1)); v13 = rot16(v128.xor(v13, v2)); v14 = rot16(v128.xor(v14, v3));
+      v10 = i32x4.add(v10, v15); v11 = i32x4.add(v11, v12); v8 = i32x4.add(v8, v13); v9 = i32x4.add(v9, v14);
+      v5 = rot12(v128.xor(v5, v10)); v6 = rot12(v128.xor(v6, v11)); v7 = rot12(v128.xor(v7, v8)); v4 = rot12(v128.xor(v4, v9));
+      v0 = i32x4.add(i32x4.add(v0, v5), m9); v1 = i32x4.add(i32x4.add(v1, v6), m11); v2 = i32x4.add(i32x4.add(v2, v7), m13); v3 = i32x4.add(i32x4.add(v3, v4), m15);
+      v15 = rot8(v128.xor(v15, v0)); v12 = rot8(v128.xor(v12, v1)); v13 = rot8(v128.xor(v13, v2)); v14 = rot8(v128.xor(v14, v3));
+      v10 = i32x4.add(v10, v15); v11 = i32x4.add(v11, v12); v8 = i32x4.add(v8, v13); v9 = i32x4.add(v9, v14);
+      v5 = rot7(v128.xor(v5, v10)); v6 = rot7(v128.xor(v6, v11)); v7 = rot7(v128.xor(v7, v8)); v4 = rot7(v128.xor(v4, v9));
+      if (r == 6) break;
+      const q0 = m0, q1 = m1, q2 = m2, q3 = m3, q4 = m4, q5 = m5, q6 = m6, q7 = m7, q8 = m8, q9 = m9, q10 = m10, q11 = m11, q12 = m12, q13 = m13, q14 = m14, q15 = m15;
+      m0 = q2; m1 = q6; m2 = q3; m3 = q10; m4 = q7; m5 = q0; m6 = q4; m7 = q13; m8 = q1; m9 = q11; m10 = q12; m11 = q5; m12 = q9; m13 = q14; m14 = q15; m15 = q8;
+    }
+    h0 = v128.xor(v0, v8); h1 = v128.xor(v1, v9); h2 = v128.xor(v2, v10); h3 = v128.xor(v3, v11);
+    h4 = v128.xor(v4, v12); h5 = v128.xor(v5, v13); h6 = v128.xor(v6, v14); h7 = v128.xor(v7, v15);
+  }
+  // Transpose back: lane j's eight words go to laneOuts[j].
+  const o0 = <usize>load<u32>(laneOuts, 0), o1 = <usize>load<u32>(laneOuts, 4);
+  const o2 = <usize>load<u32>(laneOuts, 8), o3 = <usize>load<u32>(laneOuts, 12);
+  let t0 = i32x4.shuffle(h0, h1, 0, 4, 1, 5), t1 = i32x4.shuffle(h0, h1, 2, 6, 3, 7);
+  let t2 = i32x4.shuffle(h2, h3, 0, 4, 1, 5), t3 = i32x4.shuffle(h2, h3, 2, 6, 3, 7);
+  v128.store(o0, i64x2.shuffle(t0, t2, 0, 2)); v128.store(o1, i64x2.shuffle(t0, t2, 1, 3));
+  v128.store(o2, i64x2.shuffle(t1, t3, 0, 2)); v128.store(o3, i64x2.shuffle(t1, t3, 1, 3));
+  t0 = i32x4.shuffle(h4, h5, 0, 4, 1, 5); t1 = i32x4.shuffle(h4, h5, 2, 6, 3, 7);
+  t2 = i32x4.shuffle(h6, h7, 0, 4, 1, 5); t3 = i32x4.shuffle(h6, h7, 2, 6, 3, 7);
+  v128.store(o0 + 16, i64x2.shuffle(t0, t2, 0, 2)); v128.store(o1 + 16, i64x2.shuffle(t0, t2, 1, 3));
+  v128.store(o2 + 16, i64x2.shuffle(t1, t3, 0, 2)); v128.store(o3 + 16, i64x2.shuffle(t1, t3, 1, 3));
+}
+
+/** Chunk jobs gathered across the pieces of a batch call, and their chaining values. */
+const JOBS_MAX: usize = 1024;
+const jobPtrs: usize = memory.data(<i32>(JOBS_MAX * 4), 16);
+const jobCounters: usize = memory.data(<i32>(JOBS_MAX * 4), 16);
+const jobCvs: usize = memory.data(<i32>((JOBS_MAX + 4) * 32), 16);
+/** Where lanes without a job write (a call with fewer than four jobs left). */
+const spareCv: usize = memory.data(32, 16);
+
+/** Runs jobs [0, count) four at a time; job k's chaining value lands at jobCvs + 32k. */
+function runJobs(keyPtr: usize, baseFlags: u32, count: usize): void {
+  for (let k: usize = 0; k < count; k += 4) {
+    for (let lane: usize = 0; lane < 4; lane++) {
+      const job = k + lane < count ? k + lane : count - 1;
+      store<u32>(lanePtrs + (lane << 2), load<u32>(jobPtrs + (job << 2)));
+      store<u32>(laneCounters + (lane << 2), load<u32>(jobCounters + (job << 2)));
+      store<u32>(laneOuts + (lane << 2), <u32>(k + lane < count ? jobCvs + ((k + lane) << 5) : spareCv));
+    }
+    compress4(keyPtr, baseFlags);
+  }
+}
+
+/**
+ * Hashes one input: its full non-last chunks go through the SIMD compressor in slices
+ * of JOBS_MAX chunks, merged into the tree as they come; the last chunk and the
+ * parents are scalar.
+ */
+function hashOne(inPtr: usize, len: usize, keyPtr: usize, baseFlags: u32, outPtr: usize, outLen: usize): void {
+  const chunks: usize = len == 0 ? 1 : (len + CHUNK_BYTES - 1) / CHUNK_BYTES;
+  const fullChunks = chunks - 1;
+  let depth: usize = 0;
+  for (let first: usize = 0; first < fullChunks; first += JOBS_MAX) {
+    const count = min<usize>(JOBS_MAX, fullChunks - first);
+    for (let k: usize = 0; k < count; k++) {
+      store<u32>(jobPtrs + (k << 2), <u32>(inPtr + (first + k) * CHUNK_BYTES));
+      store<u32>(jobCounters + (k << 2), <u32>(first + k));
+    }
+    runJobs(keyPtr, baseFlags, count);
+    for (let k: usize = 0; k < count; k++) {
+      memory.copy(cvStack + depth * 32, jobCvs + (k << 5), 32);
+      depth = pushChunkCv(keyPtr, depth, <u64>(first + k + 1), baseFlags);
+    }
+  }
+  const lastStart = fullChunks * CHUNK_BYTES;
+  setChunkOutput(keyPtr, inPtr + lastStart, len - lastStart, <u64>fullChunks, baseFlags);
+  finishRoot(keyPtr, depth, baseFlags, outPtr, outLen);
+}
+
+/**
+ * 32-byte hashes of n consecutive pieces. Small pieces are gathered into groups whose
+ * full non-last chunks (at most JOBS_MAX) run four lanes wide across piece
+ * boundaries; then each piece's tree is finished from those chaining values.
+ */
+function hashPieces(inPtr: usize, lensPtr: usize, n: u32, outPtr: usize, keyPtr: usize): void {
+  let i: u32 = 0;
+  let p = inPtr;
+  while (i < n) {
+    // Gather pieces [i, j) while their jobs fit.
+    let jobs: usize = 0;
+    let j = i;
+    let q = p;
+    while (j < n) {
+      const len = <usize>load<u32>(lensPtr + (<usize>j << 2));
+      const full: usize = len == 0 ? 0 : (len - 1) / CHUNK_BYTES;
+      if (jobs + full > JOBS_MAX) break;
+      for (let c: usize = 0; c < full; c++) {
+        store<u32>(jobPtrs + ((jobs + c) << 2), <u32>(q + c * CHUNK_BYTES));
+        store<u32>(jobCounters + ((jobs + c) << 2), <u32>c);
+      }
+      jobs += full;
+      q += len;
+      j++;
+    }
+    if (j == i) {
+      // One piece larger than a whole group: hash it on its own.
+      const len = <usize>load<u32>(lensPtr + (<usize>i << 2));
+      hashOne(p, len, keyPtr, 0, outPtr + (<usize>i << 5), 32);
+      p += len;
+      i++;
+      continue;
+    }
+    runJobs(keyPtr, 0, jobs);
+    let job: usize = 0;
+    for (; i < j; i++) {
+      const len = <usize>load<u32>(lensPtr + (<usize>i << 2));
+      const full: usize = len == 0 ? 0 : (len - 1) / CHUNK_BYTES;
+      let depth: usize = 0;
+      for (let c: usize = 0; c < full; c++) {
+        memory.copy(cvStack + depth * 32, jobCvs + ((job + c) << 5), 32);
+        depth = pushChunkCv(keyPtr, depth, <u64>(c + 1), 0);
+      }
+      job += full;
+      const lastStart = full * CHUNK_BYTES;
+      setChunkOutput(keyPtr, p + lastStart, len - lastStart, <u64>full, 0);
+      finishRoot(keyPtr, depth, 0, outPtr + (<usize>i << 5), 32);
+      p += len;
+    }
+  }
+}
+
