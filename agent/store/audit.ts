@@ -105,7 +105,7 @@ function auditSnapshot(dbs: StoreDbs, transaction: unknown, consistency: boolean
     try {
       header = decodeHeader(value);
       const payload = value.subarray(valueHeaderBytes);
-      raw = header.encoding === "lz4" ? decompressSegment(payload, header.rawBytes) : payload.slice();
+      raw = header.encoding === "lz4" ? decompressSegment(payload, header.rawBytes) : new Uint8Array(payload);
     } catch (err) {
       report.corrupt.push({ label: labelHex(label), reason: err instanceof Error ? err.message : String(err) });
       continue;

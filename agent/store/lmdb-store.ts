@@ -162,6 +162,9 @@ export class LmdbSegmentStore implements SegmentStore {
   private readonly events?: EventLog;
   private readonly lockPath: string;
 
+  /** The appliance that runs this store: its identity always names it. */
+  private readonly ownerModel: string;
+  private readonly ownerSoftwareVersion: string;
   private capacityBytes: number;
   private policy: "lru" | "fifo";
   /** Counters as of the last applied transaction callback (ahead of durable commit). */
@@ -195,6 +198,8 @@ export class LmdbSegmentStore implements SegmentStore {
     this.durable = options.durable ?? true;
     this.changeLogEntriesMax = options.changeLogEntriesMax ?? changeLogEntriesMaxDefault;
     this.events = options.events;
+    this.ownerModel = options.model;
+    this.ownerSoftwareVersion = options.softwareVersion;
     this.capacityBytes = options.capacityBytes ?? Number.MAX_SAFE_INTEGER;
     this.policy = options.policy ?? "lru";
     checkCapacity(this.capacityBytes, this.policy);
@@ -303,7 +308,7 @@ export class LmdbSegmentStore implements SegmentStore {
     try {
       const header = decodeHeader(value);
       const payload = value.subarray(valueHeaderBytes);
-      raw = header.encoding === "lz4" ? decompressSegment(payload, header.rawBytes) : payload.slice();
+      raw = header.encoding === "lz4" ? decompressSegment(payload, header.rawBytes) : new Uint8Array(payload);
       if (options?.verify && !labelsEqual(hashOne(raw), label)) {
         throw new TandemError("corrupt", "value does not hash to its label");
       }
@@ -324,7 +329,7 @@ export class LmdbSegmentStore implements SegmentStore {
     if (value === undefined) return undefined;
     try {
       const header = decodeHeader(value);
-      return { label: label.slice(), encoding: header.encoding, rawBytes: header.rawBytes, payload: value.subarray(valueHeaderBytes) };
+      return { label: new Uint8Array(label), encoding: header.encoding, rawBytes: header.rawBytes, payload: value.subarray(valueHeaderBytes) };
     } catch (err) {
       if (!(err instanceof TandemError) || err.code !== "corrupt") throw err;
       this.reportCorrupt(label, err.message);
@@ -429,7 +434,7 @@ export class LmdbSegmentStore implements SegmentStore {
         { encoding: block ? "lz4" : "raw", origin, rawBytes: segment.data.length, createdS: nowS, seq: 0 },
         block ?? segment.data,
       );
-      return { label: segment.label.slice(), value, rawBytes: segment.data.length };
+      return { label: new Uint8Array(segment.label), value, rawBytes: segment.data.length };
     });
     if (items.length === 0 && !meta) return [];
     await this.waitForRoom();
@@ -480,7 +485,7 @@ export class LmdbSegmentStore implements SegmentStore {
         { encoding: segment.encoding, origin, rawBytes: segment.rawBytes, createdS: nowS, seq: 0 },
         segment.payload,
       );
-      items.push({ label: segment.label.slice(), value, rawBytes: segment.rawBytes });
+      items.push({ label: new Uint8Array(segment.label), value, rawBytes: segment.rawBytes });
     });
     if (items.length === 0 && !meta) return [];
     await this.waitForRoom();
@@ -496,7 +501,7 @@ export class LmdbSegmentStore implements SegmentStore {
     checkMetaRecords(meta);
     await this.waitForRoom();
     const { done, promise } = settle<number>();
-    this.enqueue({ kind: "delete", labels: labels.map((l) => l.slice()), meta, done });
+    this.enqueue({ kind: "delete", labels: labels.map((l) => new Uint8Array(l)), meta, done });
     return promise;
   }
 
@@ -518,7 +523,8 @@ export class LmdbSegmentStore implements SegmentStore {
 
   async setIdentity(identity: StoreIdentity): Promise<void> {
     this.assertWritable();
-    const valid = validateIdentity(identity);
+    // Ids and history are adopted; model and version stay those of this appliance.
+    const valid = validateIdentity({ ...identity, model: this.ownerModel, softwareVersion: this.ownerSoftwareVersion });
     const { done, promise } = settle<void>();
     this.enqueue({ kind: "identity", identity: valid, done });
     return promise;
@@ -666,7 +672,7 @@ export class LmdbSegmentStore implements SegmentStore {
             ...zeroCounters,
             lastSeq: c.lastSeq, lastTick: c.lastTick, lastTombstone: c.lastTombstone, trimmedThrough: c.lastSeq, evictions: c.evictions,
           });
-          identity = newIdentity(identity.model, identity.softwareVersion);
+          identity = newIdentity(this.ownerModel, this.ownerSoftwareVersion);
           this.state.put("identity", identity);
           this.touches.clear();
           this.corruptPending.clear();
@@ -870,7 +876,7 @@ export class LmdbSegmentStore implements SegmentStore {
   private touch(label: Label): void {
     if (this.policy !== "lru" || this.readOnly || this.touches.size >= touchBufferMax) return;
     const key = labelHex(label);
-    if (!this.touches.has(key)) this.touches.set(key, label.slice());
+    if (!this.touches.has(key)) this.touches.set(key, new Uint8Array(label));
     if (!this.txnScheduled && this.txnsInFlight === 0) this.armTouchTimer();
   }
 
@@ -888,7 +894,7 @@ export class LmdbSegmentStore implements SegmentStore {
     const hex = labelHex(label);
     this.events?.emit("warning", "store", `segment ${hex} is corrupt (${reason}); removed, not served`, "store_corrupt");
     if (this.readOnly || this.closed) return;
-    this.corruptPending.set(hex, label.slice());
+    this.corruptPending.set(hex, new Uint8Array(label));
     this.schedule();
   }
 

@@ -1,0 +1,234 @@
+// The segment store on real LMDB files: put/get/has, duplicates, the change log and
+// its same-transaction semantics, meta records, identity and clear(), the at-rest
+// form, ranges, trimming, and precise errors for bad input that write nothing.
+import { afterAll, describe, expect, test } from "bun:test";
+import { TandemError } from "../../agent/errors.ts";
+import { auditStore, openSegmentStore, type ChangeEntry } from "../../agent/store/index.ts";
+import { hex, makeSegments, removeTempDirs, tempDir } from "./helpers.ts";
+
+afterAll(removeTempDirs);
+
+async function open(dir: string, extra: Partial<Parameters<typeof openSegmentStore>[0]> = {}) {
+  return openSegmentStore({ dir, model: "TDM-1000", softwareVersion: "0.1.0", ...extra });
+}
+
+async function expectError(promise: Promise<unknown> | (() => unknown), code: string): Promise<TandemError> {
+  let caught: unknown;
+  try {
+    await (typeof promise === "function" ? promise() : promise);
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(TandemError);
+  expect((caught as TandemError).code).toBe(code as TandemError["code"]);
+  return caught as TandemError;
+}
+
+describe("segment store", () => {
+  test("put, has, get round-trip; compressible values are stored smaller, random ones raw", async () => {
+    const dir = tempDir();
+    const store = await open(dir);
+    const text = makeSegments(20, 1, "text");
+    const random = makeSegments(5, 2, "random");
+    const entries = await store.putSegments([...text, ...random], "local");
+    expect(entries.map((e) => e.seq)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    for (const s of [...text, ...random]) {
+      expect(store.has(s.label)).toBe(true);
+      expect(store.get(s.label)).toEqual(s.data);
+      expect(store.get(s.label, { verify: true })).toEqual(s.data);
+    }
+    expect(store.getStored(text[0]!.label)!.encoding).toBe("lz4");
+    expect(store.getStored(random[0]!.label)!.encoding).toBe("raw");
+    const stats = store.stats();
+    expect(stats.segments).toBe(25);
+    expect(stats.rawBytes).toBe(25 * 8192);
+    expect(stats.storedBytes).toBeLessThan(stats.rawBytes);
+    expect(stats.hits).toBe(50);
+    const missing = makeSegments(1, 99)[0]!;
+    expect(store.has(missing.label)).toBe(false);
+    expect(store.get(missing.label)).toBeUndefined();
+    expect(store.stats().misses).toBe(1);
+    await store.close();
+  });
+
+  test("duplicates are skipped: no second write, no change entry, counted once", async () => {
+    const store = await open(tempDir());
+    const segments = makeSegments(10, 3);
+    expect((await store.putSegments(segments.slice(0, 6), "local")).length).toBe(6);
+    const again = await store.putSegments(segments, "peer");
+    expect(again.map((e) => hex(e.label))).toEqual(segments.slice(6).map((s) => hex(s.label)));
+    expect(again.every((e) => e.origin === "peer")).toBe(true);
+    // The same label twice in one call, and in two calls racing for one transaction.
+    const fresh = makeSegments(2, 4);
+    const [a, b] = await Promise.all([
+      store.putSegments([fresh[0]!, fresh[0]!, fresh[1]!], "local"),
+      store.putSegments([fresh[1]!], "local"),
+    ]);
+    expect(a.length + b.length).toBe(2);
+    expect(store.count()).toBe(12);
+    expect(store.changesSince(0, 100).length).toBe(12);
+    await store.close();
+  });
+
+  test("concurrent calls coalesce into one transaction; the change log keeps call order", async () => {
+    const store = await open(tempDir());
+    const commits: ChangeEntry[][] = [];
+    store.onCommit((entries) => commits.push(entries));
+    const calls = Array.from({ length: 8 }, (_, i) => makeSegments(16, 100 + i));
+    const results = await Promise.all(calls.map((segments) => store.putSegments(segments, "local")));
+    // Issued in one turn, all eight calls landed in one commit, seqs in call order.
+    expect(commits.length).toBe(1);
+    expect(commits[0]!.length).toBe(128);
+    expect(results.flat().map((e) => e.seq)).toEqual(Array.from({ length: 128 }, (_, i) => i + 1));
+    const log = store.changesSince(0, 1000);
+    expect(log.map((e) => hex(e.label))).toEqual(calls.flat().map((s) => hex(s.label)));
+    expect(store.changesSince(100, 10).map((e) => e.seq)).toEqual([101, 102, 103, 104, 105, 106, 107, 108, 109, 110]);
+    expect(store.lastSeq()).toBe(128);
+    await store.close();
+  });
+
+  test("meta given with segments is committed in the same transaction, and only with them", async () => {
+    const dir = tempDir();
+    const store = await open(dir);
+    const seen: unknown[] = [];
+    store.onCommit(() => seen.push(store.getMeta("cursor")));
+    await store.putSegments(makeSegments(3, 5), "peer", { cursor: { range: "00-7f", done: 3 } });
+    // The listener runs after the commit, and the cursor was already there.
+    expect(seen).toEqual([{ range: "00-7f", done: 3 }]);
+    const good = makeSegments(2, 6);
+    const bad = { label: good[1]!.label, data: good[0]!.data };
+    await expectError(store.putSegments([good[0]!, bad], "peer", { cursor: "must not land" }), "corrupt");
+    expect(store.getMeta("cursor")).toEqual({ range: "00-7f", done: 3 });
+    expect(store.has(good[0]!.label)).toBe(false);
+    await store.putMeta("flag", true);
+    await store.putMeta("gone", 1);
+    await store.putMeta("gone", undefined);
+    await store.close();
+    const reopened = await open(dir);
+    expect(reopened.getMeta("cursor")).toEqual({ range: "00-7f", done: 3 });
+    expect(reopened.getMeta("flag")).toBe(true);
+    expect(reopened.getMeta("gone")).toBeUndefined();
+    expect(reopened.count()).toBe(3);
+    expect(reopened.lastSeq()).toBe(3);
+    await reopened.close();
+  });
+
+  test("identity persists across reopen; clear() wipes segments and log and makes a new one", async () => {
+    const dir = tempDir();
+    const store = await open(dir);
+    const first = store.identity();
+    expect(first.storeId).toMatch(/^[0-9a-f]{32}$/);
+    expect(first).toMatchObject({ model: "TDM-1000", softwareVersion: "0.1.0", peerGeneration: null, history: [] });
+    await store.putSegments(makeSegments(5, 7), "local");
+    await store.putMeta("peer-ack", 5);
+    await store.close();
+
+    const upgraded = await open(dir, { softwareVersion: "0.2.0" });
+    expect(upgraded.identity()).toEqual({ ...first, softwareVersion: "0.2.0" });
+    const adopted = { ...first, storeId: "a".repeat(32), generation: "b".repeat(32), peerGeneration: "c".repeat(32), history: [first.generation] };
+    await upgraded.setIdentity({ ...adopted, model: "TDM-2000" });
+    // Ids and history are adopted; model and version stay this appliance's.
+    expect(upgraded.identity()).toEqual({ ...adopted, softwareVersion: "0.2.0" });
+    await expectError(upgraded.setIdentity({ ...adopted, storeId: "" }), "badInput");
+
+    const cleared = await upgraded.clear();
+    expect(cleared.storeId).not.toBe(adopted.storeId);
+    expect(cleared).toMatchObject({ model: "TDM-1000", softwareVersion: "0.2.0" });
+    expect(cleared.generation).not.toBe(adopted.generation);
+    expect(cleared.history).toEqual([]);
+    expect(upgraded.count()).toBe(0);
+    expect(upgraded.changesSince(0, 10)).toEqual([]);
+    expect(upgraded.labelsInRange(null, null, 10)).toEqual([]);
+    expect(upgraded.getMeta("peer-ack")).toBe(5);
+    // Sequence numbers are never reused, even after clear().
+    const entries = await upgraded.putSegments(makeSegments(1, 8), "local");
+    expect(entries[0]!.seq).toBe(6);
+    await upgraded.close();
+    const reopened = await open(dir, { softwareVersion: "0.2.0" });
+    expect(reopened.identity()).toEqual(cleared);
+    expect(reopened.count()).toBe(1);
+    await reopened.close();
+    const report = await auditStore(dir);
+    expect(report.inconsistencies).toEqual([]);
+  });
+
+  test("the at-rest form moves to another store with putStored; tampered forms are refused", async () => {
+    const source = await open(tempDir());
+    const segments = [...makeSegments(6, 9, "text"), ...makeSegments(2, 10, "random")];
+    await source.putSegments(segments, "local");
+    const stored = segments.map((s) => source.getStored(s.label)!);
+    const target = await open(tempDir());
+    const tampered = { ...stored[0]!, payload: new Uint8Array(stored[0]!.payload) };
+    tampered.payload[tampered.payload.length >> 1]! ^= 0x40;
+    await expectError(target.putStored([stored[1]!, tampered], "peer"), "corrupt");
+    await expectError(target.putStored([{ ...stored[6]!, rawBytes: stored[6]!.rawBytes - 1 }], "peer"), "corrupt");
+    await expectError(target.putStored([{ ...stored[2]!, label: stored[3]!.label }], "peer"), "corrupt");
+    expect(target.count()).toBe(0);
+    const entries = await target.putStored(stored, "peer", { ack: 8 });
+    expect(entries.length).toBe(8);
+    for (const s of segments) expect(target.get(s.label, { verify: true })).toEqual(s.data);
+    expect(target.getMeta("ack")).toBe(8);
+    expect(target.changesSince(0, 10).every((e) => e.origin === "peer")).toBe(true);
+    await source.close();
+    await target.close();
+  });
+
+  test("labels come back in key order within a range; trimming drops old change entries only", async () => {
+    const dir = tempDir();
+    const store = await open(dir);
+    const segments = makeSegments(40, 11);
+    await store.putSegments(segments, "local");
+    const sorted = segments.map((s) => hex(s.label)).sort();
+    expect(store.labelsInRange(null, null, 100).map(hex)).toEqual(sorted);
+    const start = Buffer.from(sorted[10]!, "hex");
+    const end = Buffer.from(sorted[20]!, "hex");
+    expect(store.labelsInRange(new Uint8Array(start), new Uint8Array(end), 100).map(hex)).toEqual(sorted.slice(10, 20));
+    expect(store.labelsInRange(new Uint8Array(start), null, 3).map(hex)).toEqual(sorted.slice(10, 13));
+
+    await store.trimChangesThrough(25);
+    expect(store.changesSince(0, 100).map((e) => e.seq)).toEqual(Array.from({ length: 15 }, (_, i) => i + 26));
+    expect(store.stats().oldestSeq).toBe(26);
+    expect(store.count()).toBe(40);
+    const deleted = await store.deleteSegments([segments[0]!.label, segments[30]!.label, makeSegments(1, 12)[0]!.label]);
+    expect(deleted).toBe(2);
+    // Deleting a segment takes its change entry with it: the log never names an absent label.
+    expect(store.changesSince(0, 100).map((e) => e.seq)).not.toContain(31);
+    expect(store.count()).toBe(38);
+    await store.close();
+    const report = await auditStore(dir);
+    expect(report.inconsistencies).toEqual([]);
+    expect(report.checked).toBe(38);
+  });
+
+  test("bad input gets a precise error and writes nothing", async () => {
+    const store = await open(tempDir());
+    const [s] = makeSegments(1, 13);
+    await expectError(store.putSegments([{ label: s!.label.subarray(0, 31), data: s!.data }], "local"), "badInput");
+    await expectError(store.putSegments([{ label: s!.label, data: new Uint8Array(0) }], "local"), "badInput");
+    await expectError(store.putSegments([s!], "elsewhere" as "local"), "badInput");
+    await expectError(store.putSegments(new Array(20000).fill(s), "local"), "limitExceeded");
+    await expectError(store.putMeta("", 1), "badInput");
+    await expectError(() => store.changesSince(0, -1), "badInput");
+    await expectError(() => store.get(new Uint8Array(3)), "badInput");
+    await expectError(() => store.setCapacity(-1, "lru"), "badInput");
+    await expectError(() => store.setCapacity(10, "mru" as "lru"), "badInput");
+    expect(store.count()).toBe(0);
+    expect(store.lastSeq()).toBe(0);
+    await store.close();
+  });
+
+  test("one writer at a time; readers open read-only and cannot write", async () => {
+    const dir = tempDir();
+    const store = await open(dir);
+    await store.putSegments(makeSegments(4, 14), "local");
+    await expectError(open(dir), "unavailable");
+    const reader = await open(dir, { readOnly: true });
+    expect(reader.count()).toBe(4);
+    await store.putSegments(makeSegments(2, 15), "local");
+    expect(reader.count()).toBe(6);
+    await expectError(reader.putSegments(makeSegments(1, 16), "local"), "forbidden");
+    await reader.close();
+    await store.close();
+    await expectError(open(tempDir(), { readOnly: true }), "notFound");
+  });
+});
