@@ -80,7 +80,7 @@ export class Shell {
         return;
       }
       const w = Math.min(24, Math.max(...rows.map((r) => r.word.length)) + 2);
-      for (const r of rows) for (const l of wrap(`  ${r.word.padEnd(w)}${r.help}`, w + 2)) this.print(l);
+      for (const r of rows) for (const l of wrap(`  ${r.word.padEnd(w)}${r.help}`.trimEnd(), w + 2)) this.print(l);
     } catch (err) {
       if (err instanceof GrammarError) this.grammarError(err);
       else throw err;
@@ -147,7 +147,7 @@ export class Shell {
         this.print("Restart complete.");
         break;
       case "restart-clean": {
-        const answer = await this.io.ask("This deletes every segment in the data store and gives it a new identity. Proceed? [y/N] ");
+        const answer = await this.io.ask("Delete every segment and give the store a new identity? [y/N] ");
         if (!answer || !/^y(es)?$/i.test(answer.trim())) {
           this.print("% Cancelled");
           break;
