@@ -398,7 +398,7 @@ export function createWebApp(options: WebAppOptions): Hono<WebEnv> {
 
   const rulesPage = (c: Ctx, values: RuleFormValues, error: string | null, code = 200) => {
     const rules = control.config().inPathRules;
-    return html(c, Page({ ...frame(c, "In-path rules", "/rules", false), children: RulesPage({ rules, ruleLines: rules.map((r) => String(r.listenPort)), csrf: c.get("session").csrf, values, error }) }), code);
+    return html(c, Page({ ...frame(c, "In-path rules", "/rules"), children: RulesPage({ rules, ruleLines: rules.map((r) => String(r.listenPort)), csrf: c.get("session").csrf, values, error }) }), code);
   };
   app.get("/rules", (c) => rulesPage(c, emptyRuleForm, null));
   app.post("/rules/add", async (c) => {

@@ -41,7 +41,7 @@ describe("first boot", () => {
     }
     const configure = await fetch(agent.url + "/api/configure", { method: "POST", body: JSON.stringify({ lines: ["hostname evil"] }), headers: { "content-type": "application/json" } });
     expect(configure.status).toBe(401);
-  });
+  }, 60_000);
 
   test("sets the admin password in the browser; too short and mismatched passwords are refused", async () => {
     const context = await newContext(browser, 1280);
@@ -86,7 +86,7 @@ describe("first boot", () => {
     expect(again.status).toBe(303);
     expect(again.headers.get("location")).toBe("/login");
     await context.close();
-  });
+  }, 60_000);
 });
 
 describe("with a password set", () => {
@@ -112,7 +112,7 @@ describe("with a password set", () => {
     const metrics = await fetch(agent.url + "/metrics");
     expect(metrics.status).toBe(200);
     expect(await metrics.text()).toContain("tandem_");
-  });
+  }, 60_000);
 
   test("security headers are set on every answer", async () => {
     const res = await fetch(agent.url + "/login");
@@ -120,7 +120,7 @@ describe("with a password set", () => {
     expect(res.headers.get("x-frame-options")).toBe("SAMEORIGIN");
     expect(res.headers.get("x-content-type-options")).toBe("nosniff");
     expect(res.headers.get("cache-control")).toBe("no-store");
-  });
+  }, 60_000);
 
   test("login, a wrong password rejected, logout", async () => {
     const context = await newContext(browser, 1280);
@@ -148,7 +148,7 @@ describe("with a password set", () => {
     await page.goto(agent.url + "/");
     expect(new URL(page.url()).pathname).toBe("/login");
     await context.close();
-  });
+  }, 60_000);
 
   test("changes without the CSRF token are refused", async () => {
     const context = await newContext(browser, 1280);
@@ -176,7 +176,7 @@ describe("with a password set", () => {
     expect(((await bad.json()) as { code: string }).code).toBe("badConfig");
     await page.request.post(agent.url + "/api/configure", { data: { lines: ["hostname auth"] }, headers: { "x-csrf-token": token! } });
     await context.close();
-  });
+  }, 60_000);
 
   // Last: it locks this client out of logging in for the rest of the window.
   test("login attempts are rate limited, even with the right password afterwards", async () => {
@@ -200,5 +200,5 @@ describe("with a password set", () => {
     await screenshot(page, "login-rate-limited-1280");
     expect(agent.stderr()).toContain("failed admin login");
     await context.close();
-  });
+  }, 60_000);
 });
