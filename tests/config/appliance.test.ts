@@ -1,0 +1,111 @@
+// The appliance process and its control sockets, as real processes: a bad startup
+// config stops boot with file:line: reason; socket modes and the read/write split;
+// configure is all or nothing over the socket; write memory goes to the startup
+// config (--config, else <data dir>/tandem.conf); a second agent on the same data dir
+// is refused; SIGTERM exits 0. Addresses: 127.0.4.20-29.
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connectControl } from "../../agent/control/client.ts";
+import { TandemError } from "../../agent/errors.ts";
+import { startAppliance, startExpectingFailure } from "../console/harness.ts";
+
+const root = mkdtempSync(join(tmpdir(), "tandem-appliance-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function conf(name: string, lines: string[]): string {
+  const path = join(root, name);
+  writeFileSync(path, lines.join("\n") + "\n");
+  return path;
+}
+
+async function refusal(p: Promise<unknown>): Promise<TandemError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(TandemError);
+    return err as TandemError;
+  }
+  throw new Error("accepted");
+}
+
+describe("tandem start", () => {
+  test("a bad startup-config line stops boot with file:line: reason", async () => {
+    const path = conf("bad.conf", ["hostname b1", "interface primary address 127.0.4.20", "datastore sync port 99999"]);
+    const r = await startExpectingFailure(["--config", path, "--data", join(root, "bad-data")]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`${path}:3: Invalid sync port '99999': must be an integer from 1 to 65535`);
+    expect(r.stdout).not.toContain("tandem: ready");
+    const missing = await startExpectingFailure(["--config", join(root, "absent.conf"), "--data", join(root, "bad-data")]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain("no such configuration file");
+  }, 60_000);
+
+  test("control sockets: modes, read-only split, all-or-nothing configure, write memory, SIGTERM", async () => {
+    const dataDir = join(root, "d1");
+    const a = await startAppliance(["--data", dataDir]);
+    try {
+      const rw = join(dataDir, "control.sock");
+      const ro = join(dataDir, "control-ro.sock");
+      expect(a.socket).toBe(rw);
+      expect(statSync(rw).mode & 0o777).toBe(0o600);
+      expect(statSync(ro).mode & 0o777).toBe(0o666);
+
+      const c = await connectControl(rw);
+      expect(c.readOnly).toBe(false);
+      expect((await c.config()).hostname).toBe("tandem");
+      // Move this agent into our address block before anything else listens wider.
+      const moved = await c.configure(["interface primary address 127.0.4.21", "interface inpath address 127.0.4.21"]);
+      expect(moved.notes).toBeArray();
+      const before = await c.runningConfig();
+      const bad = await refusal(c.configure(["hostname changed", "service port 123456"]));
+      expect(bad.code).toBe("badConfig");
+      expect(bad.message).toBe("line 2: Invalid service port '123456': must be an integer from 1 to 65535");
+      expect(await c.runningConfig()).toBe(before);
+      const unknown = await refusal(c.call("dropTables", []));
+      expect(unknown.code).toBe("notFound");
+
+      const web = await c.configure(["web port 8181"]);
+      expect(web.restartRequired ?? "").toMatch(/web UI moves to 127.0.4.21:8181 after restart|^$/);
+      await c.configure(["datastore sync secret pairing-secret-2", "hostname d1"]);
+
+      const r = await connectControl(ro);
+      expect(r.readOnly).toBe(true);
+      expect((await r.version()).hostname).toBe("d1");
+      expect((await r.config()).datastore.sync.secret).toBe("********");
+      expect(await r.runningConfig()).toContain("datastore sync secret ********");
+      const denied = await refusal(r.configure(["hostname x"]));
+      expect(denied.code).toBe("forbidden");
+      expect((await r.services()).map((s) => s.name)).toEqual(["store", "sync", "optimization", "web"]);
+      expect(await r.events(0, 1000)).toSatisfy((events) =>
+        events.some((e) => e.subsystem === "config" && e.message.includes("hostname d1") && !e.message.includes("pairing-secret-2")));
+
+      const saved = await c.writeMemory();
+      expect(saved.path).toBe(join(dataDir, "tandem.conf"));
+      expect(statSync(saved.path).mode & 0o777).toBe(0o600);
+      expect(readFileSync(saved.path, "utf8")).toContain("datastore sync secret pairing-secret-2\n");
+
+      const second = await startExpectingFailure(["--data", dataDir]);
+      expect(second.code).not.toBe(0);
+      expect(second.stderr).toMatch(/in use|open for writing/i);
+      expect((await c.version()).hostname).toBe("d1");
+      c.close();
+      r.close();
+    } finally {
+      expect(await a.stop()).toBe(0);
+    }
+    expect(existsSync(join(dataDir, "control.sock"))).toBe(false);
+
+    // Without --config the saved <data dir>/tandem.conf boots the same state.
+    const again = await startAppliance(["--data", dataDir]);
+    try {
+      const c = await connectControl(again.socket);
+      expect((await c.config()).hostname).toBe("d1");
+      expect((await c.config()).webPort).toBe(8181);
+      c.close();
+    } finally {
+      expect(await again.stop()).toBe(0);
+    }
+  }, 60_000);
+});
