@@ -352,8 +352,15 @@ export class SdrEncoder {
       this.stats.runSegments += run.labels.length;
     }
     // Inner links already are the successors (that is how the run grew); only the
-    // link into the run is news.
-    if (this.prev) this.index.setSuccessor(this.prev, first);
+    // link into the run is news. The decoder replays every link in order, so where the
+    // run passes through `prev` again, its inner link wins over the link into the run.
+    const prev = this.prev;
+    if (prev) {
+      this.index.setSuccessor(prev, first);
+      for (let i = 0; i + 1 < run.labels.length; i++) {
+        if (sameLabel(run.labels[i], prev)) this.index.setSuccessor(prev, run.labels[i + 1]!);
+      }
+    }
     this.prev = run.labels[run.labels.length - 1]!;
   }
 

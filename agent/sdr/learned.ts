@@ -114,6 +114,7 @@ export class LearnedIndex {
   async close(): Promise<void> {
     if (--this.refs > 0) return;
     LearnedIndex.openByPath.delete(this.path);
+    await this.root.flushed;
     await this.root.close();
   }
 }
