@@ -1,36 +1,42 @@
 // `tandem compress` and `tandem decompress`: stdin to stdout in the LZ4 frame format,
 // interoperable with the `lz4` command. Streams in bounded memory (one frame block
-// plus one stdin chunk plus at most stdoutPendingBytesMax of unflushed output), so
-// inputs of any size work. Corrupt or truncated input ends with a message on stderr
+// plus one stdin chunk; output is written before more input is read), so inputs of
+// any size work. Corrupt or truncated input ends with a message on stderr
 // and exit code 1; bad options with exit code 2.
+import { writeSync } from "node:fs";
 import { TandemError, asTandemError } from "../errors.ts";
 import { intOption, parseArgs } from "./args.ts";
 import { Lz4FrameDecoder, Lz4FrameEncoder, lz4FrameBlockBytesChoices } from "../../wasm/lz4.ts";
 
-/** Output buffered before waiting for stdout to drain. */
-export const stdoutPendingBytesMax = 4 * 1024 * 1024;
-
 const compressUsage = `usage: tandem compress [--block-bytes 65536|262144|1048576|4194304] [--high] [--linked] [--block-checksum] [--no-content-checksum] < in > out.lz4`;
 const decompressUsage = `usage: tandem decompress [--raw-bytes-max N] < in.lz4 > out`;
 
-/** Writes to stdout, waiting for the pipe whenever stdoutPendingBytesMax is buffered. */
-class StdoutSink {
-  private readonly sink = Bun.stdout.writer({ highWaterMark: stdoutPendingBytesMax });
-  private pendingBytes = 0;
+/** Waits between retries when stdout is a non-blocking pipe that is full. */
+export const stdoutRetryMs = 2;
 
+/**
+ * Writes to stdout synchronously: the process does nothing else, and a blocking write
+ * is the simplest backpressure (memory stays at one block while the reader is slow).
+ * A closed reader (EPIPE) ends the command with a TandemError.
+ */
+class StdoutSink {
   async write(parts: Uint8Array[]): Promise<void> {
     for (const part of parts) {
-      this.sink.write(part);
-      this.pendingBytes += part.length;
-      if (this.pendingBytes >= stdoutPendingBytesMax) {
-        await this.sink.flush();
-        this.pendingBytes = 0;
+      let offset = 0;
+      while (offset < part.length) {
+        try {
+          offset += writeSync(1, part, offset, part.length - offset);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === "EAGAIN") {
+            await Bun.sleep(stdoutRetryMs);
+            continue;
+          }
+          if (code === "EPIPE") throw new TandemError("unavailable", "output closed before the end (broken pipe)");
+          throw err;
+        }
       }
     }
-  }
-
-  async end(): Promise<void> {
-    await this.sink.flush();
   }
 }
 
@@ -38,7 +44,6 @@ async function pump(transform: (chunk: Uint8Array) => Uint8Array[], finish: () =
   const out = new StdoutSink();
   for await (const chunk of Bun.stdin.stream()) await out.write(transform(chunk as Uint8Array));
   await out.write(finish());
-  await out.end();
 }
 
 function parseOrUsage(argv: string[], valued: string[], flags: string[], usage: string, name: string): ReturnType<typeof parseArgs> | number {
