@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectControl } from "../../agent/control/client.ts";
-import { consoleCommand, newPrompt, run, startAppliance, Tmux, type RunningAppliance } from "./harness.ts";
+import { bun, consoleCommand, newPrompt, repoRoot, run, startAppliance, Tmux, type RunningAppliance } from "./harness.ts";
 
 const root = mkdtempSync(join(tmpdir(), "tandem-console-"));
 const addr = "127.0.4.10";
@@ -227,6 +227,27 @@ describe("console on a pseudo-terminal", () => {
     expect(t.screen()).toContain("(read-only control socket)");
     expect(await run(t, "show version")).toMatch(/^Model: +TDM-1000$/m);
     expect(await run(t, "enable")).toContain("% Read-only control socket: enable is not allowed");
+  }, 30_000);
+
+  test("--tty DEVICE: the console runs on a serial-like device, not on stdin", async () => {
+    const t = new Tmux("tty");
+    terminals.push(t);
+    t.start(["sleep", "600"]);
+    const device = t.paneTty();
+    const proc = Bun.spawn([bun, "agent/main.ts", "console", "--data", dataDir, "--tty", device], {
+      cwd: repoRoot, stdin: "ignore", stdout: "pipe", stderr: "pipe",
+    });
+    try {
+      await t.waitFor(/t1 >$/);
+      t.type("sh ver");
+      t.keys("Enter");
+      await t.waitFor(/Model: +TDM-1000[\s\S]*\nt1 >$/);
+      t.line("exit");
+      expect(await proc.exited).toBe(0);
+      expect(await new Response(proc.stdout).text()).toBe("");
+    } finally {
+      proc.kill();
+    }
   }, 30_000);
 
   test("restart clean asks first, shows progress and gives the store a new identity", async () => {

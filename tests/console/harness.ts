@@ -143,6 +143,11 @@ export class Tmux {
     return lines[lines.length - 1] ?? "";
   }
 
+  /** The pseudo-terminal device of the window (for `tandem console --tty`). */
+  paneTty(): string {
+    return this.tmux("display-message", "-p", "#{pane_tty}").trim();
+  }
+
   kill(): void {
     spawnSync("tmux", ["-L", this.socket, "kill-server"]);
   }
