@@ -200,6 +200,20 @@ describe("segment store", () => {
     expect(report.checked).toBe(38);
   });
 
+  test("the change log is bounded: past changeLogEntriesMax the oldest entries go, segments stay", async () => {
+    const dir = tempDir();
+    const store = await open(dir, { changeLogEntriesMax: 20 });
+    const segments = makeSegments(50, 17);
+    for (let i = 0; i < 50; i += 10) await store.putSegments(segments.slice(i, i + 10), "local");
+    expect(store.count()).toBe(50);
+    expect(store.changesSince(0, 100).map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 31));
+    const stats = store.stats();
+    expect(stats).toMatchObject({ lastSeq: 50, oldestSeq: 31, segments: 50 });
+    expect(stats.writesPerS).toBeGreaterThan(0);
+    await store.close();
+    expect((await auditStore(dir)).inconsistencies).toEqual([]);
+  });
+
   test("bad input gets a precise error and writes nothing", async () => {
     const store = await open(tempDir());
     const [s] = makeSegments(1, 13);
