@@ -256,6 +256,22 @@ function finishRoot(keyPtr: usize, depth: usize, baseFlags: u32, outPtr: usize, 
   }
 }
 
+/**
+ * finishRoot when the rightmost chunk's chaining value is already known (a full last
+ * chunk that ran in the SIMD path): it becomes the right child of the first parent.
+ * Needs depth >= 1, which holds whenever the input has more than one chunk.
+ */
+function finishRootFromCv(keyPtr: usize, depth: usize, cvPtr: usize, baseFlags: u32, outPtr: usize, outLen: usize): void {
+  memory.copy(cvStack + depth * 32, cvPtr, 32);
+  depth--;
+  outCvPtr = keyPtr;
+  outBlockPtr = cvStack + depth * 32;
+  outBlockLen = 64;
+  outCounter = 0;
+  outFlags = baseFlags | PARENT;
+  finishRoot(keyPtr, depth, baseFlags, outPtr, outLen);
+}
+
 /** Scalar hash of one input (the reference path, also used for the tails of SIMD batches). */
 function hashScalar(inPtr: usize, len: usize, keyPtr: usize, baseFlags: u32, outPtr: usize, outLen: usize): void {
   const chunks: usize = len == 0 ? 1 : (len + CHUNK_BYTES - 1) / CHUNK_BYTES;
@@ -422,23 +438,37 @@ function runJobs(keyPtr: usize, baseFlags: u32, count: usize): void {
  */
 function hashOne(inPtr: usize, len: usize, keyPtr: usize, baseFlags: u32, outPtr: usize, outLen: usize): void {
   const chunks: usize = len == 0 ? 1 : (len + CHUNK_BYTES - 1) / CHUNK_BYTES;
-  const fullChunks = chunks - 1;
+  const jobsTotal = simdChunks(len);
   let depth: usize = 0;
-  for (let first: usize = 0; first < fullChunks; first += JOBS_MAX) {
-    const count = min<usize>(JOBS_MAX, fullChunks - first);
+  for (let first: usize = 0; first < jobsTotal; first += JOBS_MAX) {
+    const count = min<usize>(JOBS_MAX, jobsTotal - first);
     for (let k: usize = 0; k < count; k++) {
       store<u32>(jobPtrs + (k << 2), <u32>(inPtr + (first + k) * CHUNK_BYTES));
       store<u32>(jobCounters + (k << 2), <u32>(first + k));
     }
     runJobs(keyPtr, baseFlags, count);
     for (let k: usize = 0; k < count; k++) {
+      if (first + k + 1 == chunks) {
+        finishRootFromCv(keyPtr, depth, jobCvs + (k << 5), baseFlags, outPtr, outLen);
+        return;
+      }
       memory.copy(cvStack + depth * 32, jobCvs + (k << 5), 32);
       depth = pushChunkCv(keyPtr, depth, <u64>(first + k + 1), baseFlags);
     }
   }
-  const lastStart = fullChunks * CHUNK_BYTES;
-  setChunkOutput(keyPtr, inPtr + lastStart, len - lastStart, <u64>fullChunks, baseFlags);
+  const lastStart = (chunks - 1) * CHUNK_BYTES;
+  setChunkOutput(keyPtr, inPtr + lastStart, len - lastStart, <u64>(chunks - 1), baseFlags);
   finishRoot(keyPtr, depth, baseFlags, outPtr, outLen);
+}
+
+/**
+ * Chunks of an input that go through the SIMD path: every full chunk that cannot be
+ * the root, i.e. all full chunks when there are several chunks, but never the last
+ * chunk when it is partial.
+ */
+@inline
+function simdChunks(len: usize): usize {
+  return len <= CHUNK_BYTES ? 0 : len / CHUNK_BYTES;
 }
 
 /**
@@ -456,7 +486,7 @@ function hashPieces(inPtr: usize, lensPtr: usize, n: u32, outPtr: usize, keyPtr:
     let q = p;
     while (j < n) {
       const len = <usize>load<u32>(lensPtr + (<usize>j << 2));
-      const full: usize = len == 0 ? 0 : (len - 1) / CHUNK_BYTES;
+      const full = simdChunks(len);
       if (jobs + full > JOBS_MAX) break;
       for (let c: usize = 0; c < full; c++) {
         store<u32>(jobPtrs + ((jobs + c) << 2), <u32>(q + c * CHUNK_BYTES));
@@ -478,18 +508,24 @@ function hashPieces(inPtr: usize, lensPtr: usize, n: u32, outPtr: usize, keyPtr:
     let job: usize = 0;
     for (; i < j; i++) {
       const len = <usize>load<u32>(lensPtr + (<usize>i << 2));
-      const full: usize = len == 0 ? 0 : (len - 1) / CHUNK_BYTES;
+      const chunks: usize = len == 0 ? 1 : (len + CHUNK_BYTES - 1) / CHUNK_BYTES;
+      const full = simdChunks(len);
+      const out = outPtr + (<usize>i << 5);
       let depth: usize = 0;
-      for (let c: usize = 0; c < full; c++) {
+      const pushed = full == chunks ? full - 1 : full;
+      for (let c: usize = 0; c < pushed; c++) {
         memory.copy(cvStack + depth * 32, jobCvs + ((job + c) << 5), 32);
         depth = pushChunkCv(keyPtr, depth, <u64>(c + 1), 0);
       }
+      if (full == chunks) {
+        finishRootFromCv(keyPtr, depth, jobCvs + ((job + full - 1) << 5), 0, out, 32);
+      } else {
+        const lastStart = full * CHUNK_BYTES;
+        setChunkOutput(keyPtr, p + lastStart, len - lastStart, <u64>full, 0);
+        finishRoot(keyPtr, depth, 0, out, 32);
+      }
       job += full;
-      const lastStart = full * CHUNK_BYTES;
-      setChunkOutput(keyPtr, p + lastStart, len - lastStart, <u64>full, 0);
-      finishRoot(keyPtr, depth, 0, outPtr + (<usize>i << 5), 32);
       p += len;
     }
   }
 }
-
