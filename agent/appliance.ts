@@ -249,15 +249,18 @@ export class Appliance implements ControlledAppliance {
   }
 
   async restart(options: { clean: boolean }): Promise<void> {
+    if (options.clean && !this.storeHandle) {
+      throw new TandemError("unavailable", `cannot clear the data store: ${this.storeInfo.detail ?? this.storeInfo.state}`);
+    }
     const web = this.instances.get("web") as (Service & { url(): string | null }) | undefined;
     const webMoves = web !== undefined && (await web.applyConfig(this.running)).restartRequired !== undefined;
     const restarts = (e: ServiceEntry) => e.name !== "web" || webMoves || !web;
     this.events.emit("notice", "restart", options.clean ? "stopping services (clean restart)" : "stopping services");
     await this.stopServices(restarts);
     if (options.clean) {
-      if (!this.storeHandle) throw new TandemError("unavailable", `cannot clear the data store: ${this.storeInfo.state}`);
-      this.events.emit("notice", "restart", `clearing the data store (${this.storeHandle.count()} segments)`);
-      const identity = await this.storeHandle.clear();
+      const store = this.storeHandle!;
+      this.events.emit("notice", "restart", `clearing the data store (${store.count()} segments)`);
+      const identity = await store.clear();
       this.events.emit("notice", "restart", `data store cleared; new store id ${identity.storeId}`);
     }
     const ds = this.running.datastore;

@@ -98,8 +98,11 @@ export class Shell {
     try {
       match = grammars[this.mode].match(line);
     } catch (err) {
-      if (err instanceof GrammarError) { this.grammarError(err); return; }
-      throw err;
+      if (!(err instanceof GrammarError)) throw err;
+      const hint = this.modeHint(line);
+      if (hint) this.print(hint);
+      else this.grammarError(err);
+      return;
     }
     if (!match) return;
     try {
@@ -111,6 +114,16 @@ export class Shell {
       // Columns in a server-side error refer to the canonical line, not what was typed.
       this.print(e.toConsole());
     }
+  }
+
+  /** A line that is valid in a higher mode says which mode it needs. */
+  private modeHint(line: string): string | null {
+    const fits = (mode: Mode) => {
+      try { return grammars[mode].match(line) !== null; } catch { return false; }
+    };
+    if (this.mode === "user" && fits("enable")) return "% Privileged command: use 'enable' first";
+    if (this.mode !== "config" && fits("config")) return "% Configuration command: use 'configure terminal' first";
+    return null;
   }
 
   private async configure(canonical: string): Promise<void> {

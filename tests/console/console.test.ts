@@ -46,9 +46,11 @@ describe("console on a pseudo-terminal", () => {
     const t = terminal("modes");
     await t.waitFor(/t1 >$/);
     expect(t.screen()).toContain("Tandem TDM-1000");
-    expect(await run(t, "configure terminal")).toContain("% Unrecognized command");
+    expect(await run(t, "configure terminal")).toBe("% Privileged command: use 'enable' first");
+    expect(await run(t, "show running-config")).toBe("% Privileged command: use 'enable' first");
     await run(t, "enable");
     expect(t.currentLine()).toBe("t1 #");
+    expect(await run(t, "hostname other")).toBe("% Configuration command: use 'configure terminal' first");
     expect(await run(t, "configure terminal")).toContain("Enter configuration commands");
     expect(t.currentLine()).toBe("t1 (config) #");
     await run(t, "exit");
