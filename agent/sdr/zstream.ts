@@ -19,14 +19,26 @@ class FlushedStream {
   private partsBytes = 0;
   private failure: Error | undefined;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Fails the call in progress when the stream errors (its flush never completes). */
+  private rejectPending: ((err: Error) => void) | undefined;
+  private outputBytesMax = Number.MAX_SAFE_INTEGER;
 
   constructor(private readonly stream: Stream) {
     stream.on("data", (chunk: Buffer) => {
       this.parts.push(chunk);
       this.partsBytes += chunk.length;
+      // Stop a decompression bomb as it goes off, not after it has filled memory.
+      if (this.partsBytes > this.outputBytesMax && !this.failure) {
+        this.parts = [];
+        const err = new RangeError(`stream produced more than ${this.outputBytesMax} bytes`);
+        this.failure = err;
+        this.rejectPending?.(err);
+        stream.destroy();
+      }
     });
     stream.on("error", (err: Error) => {
       this.failure = err;
+      this.rejectPending?.(err);
     });
   }
 
@@ -34,8 +46,11 @@ class FlushedStream {
   run(input: Uint8Array, outputBytesMax: number): Promise<Uint8Array> {
     const next = this.queue.then(() => new Promise<Uint8Array>((resolve, reject) => {
       if (this.failure) return reject(this.failure);
+      this.rejectPending = reject;
+      this.outputBytesMax = outputBytesMax;
       this.stream.write(input);
       this.stream.flush(zlib.constants.ZSTD_e_flush, () => {
+        this.rejectPending = undefined;
         if (this.failure) return reject(this.failure);
         const parts = this.parts;
         const bytes = this.partsBytes;

@@ -1,0 +1,231 @@
+// SDR encoder + decoder over real LMDB stores: byte-exact round trips of edge-case
+// and random inputs (in random piece sizes), random edits of a base, warm repeats
+// collapsing into runs, REQ/REP for what the decoder lacks (segments and runs),
+// poisoned DEF/REP refused with nothing stored, and a clear failure naming the
+// labels when no peer can supply them.
+import { afterAll, describe, expect, test } from "bun:test";
+import { TandemError } from "../../agent/errors.ts";
+import { SdrDecoder, SdrEncoder } from "../../agent/sdr/index.ts";
+import { BodyEncoding, OpType, encodeBody, encodeFrame } from "../../agent/sdr/wire.ts";
+import { blake3, chunkAndHash } from "../../wasm/index.ts";
+import {
+  decodeAll, editRandomly, encodeAll, frameBytes, openStore, randomBytes, removeTempDirs, same, textBytes, xorshift,
+} from "./helpers.ts";
+
+afterAll(removeTempDirs);
+
+async function pair() {
+  const encStore = await openStore();
+  const decStore = await openStore();
+  const encoder = new SdrEncoder({ store: encStore });
+  const decoder = new SdrDecoder({ store: decStore, fetchMissing: async (labels) => encoder.answer(labels) });
+  const close = async () => {
+    await encoder.close();
+    await decoder.close();
+    await encStore.close();
+    await decStore.close();
+  };
+  return { encStore, decStore, encoder, decoder, close };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<TandemError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(TandemError);
+    return err as TandemError;
+  }
+  throw new Error("expected a rejection");
+}
+
+function labelsOf(data: Uint8Array): Uint8Array[] {
+  const { lengths, labels } = chunkAndHash(data);
+  return Array.from({ length: lengths.length }, (_, i) => labels.slice(i * 32, i * 32 + 32));
+}
+
+describe("SDR round trips", () => {
+  test("edge cases: empty, 1 byte, short, huge run, incompressible, text", async () => {
+    const p = await pair();
+    const inputs: [string, Uint8Array][] = [
+      ["empty", new Uint8Array(0)],
+      ["one byte", new Uint8Array([42])],
+      ["short text", textBytes(100, 1)],
+      ["huge run of zeros", new Uint8Array(8 * 1024 * 1024)],
+      ["incompressible", randomBytes(3 * 1024 * 1024, 2)],
+      ["text", textBytes(2 * 1024 * 1024, 3)],
+      ["two-byte pattern", new Uint8Array(1024 * 1024).map((_, i) => (i % 2 ? 0x61 : 0x62))],
+    ];
+    for (const [name, input] of inputs) {
+      const frames = await encodeAll(p.encoder, input);
+      const output = await decodeAll(p.decoder, frames);
+      expect({ name, same: same(output, input) }).toEqual({ name, same: true });
+      if (name === "huge run of zeros") expect(frameBytes(frames)).toBeLessThan(input.length / 1000);
+      if (name === "incompressible") expect(frameBytes(frames)).toBeLessThan(input.length * 1.01);
+    }
+    expect(p.decoder.stats.reqSegments).toBe(0);
+    await p.close();
+  });
+
+  test("random piece sizes, cold then warm (speculative matching across pieces)", async () => {
+    const p = await pair();
+    const random = xorshift(7);
+    const input = Buffer.concat([textBytes(700_000, 8), randomBytes(300_000, 9), textBytes(500_000, 10)]);
+    for (let pass = 0; pass < 3; pass++) {
+      const frames: Uint8Array[] = [];
+      let at = 0;
+      while (at < input.length) {
+        const piece = random() < 0.3 ? 1 + Math.floor(random() * 100) : 1 + Math.floor(random() * 60_000);
+        frames.push(...(await p.encoder.encode(input.subarray(at, at + piece))));
+        at += piece;
+        if (random() < 0.05) frames.push(...(await p.encoder.flush()));
+      }
+      frames.push(...(await p.encoder.flush()));
+      expect(same(await decodeAll(p.decoder, frames), input)).toBe(true);
+    }
+    expect(p.encoder.stats.speculatedSegments).toBeGreaterThan(0);
+    expect(p.decoder.stats.runMisses).toBe(0);
+    await p.close();
+  });
+
+  test("random edits (insert, delete, flip) of a base round-trip and cost little", async () => {
+    const p = await pair();
+    const random = xorshift(21);
+    const base = Buffer.concat([textBytes(600_000, 22), randomBytes(400_000, 23)]);
+    const coldBytes = frameBytes(await encodeAll(p.encoder, base).then(async (frames) => {
+      expect(same(await decodeAll(p.decoder, frames), base)).toBe(true);
+      return frames;
+    }));
+    for (let round = 0; round < 6; round++) {
+      const edited = editRandomly(base, random, 1 + Math.floor(random() * 20));
+      const frames = await encodeAll(p.encoder, edited, 1 + Math.floor(random() * 200_000));
+      expect(same(await decodeAll(p.decoder, frames), edited)).toBe(true);
+      expect(frameBytes(frames)).toBeLessThan(coldBytes / 10);
+    }
+    expect(p.encoder.stats.deltaSegments).toBeGreaterThan(0);
+    expect(p.decoder.stats.deltaSegments).toBe(p.encoder.stats.deltaSegments);
+    await p.close();
+  });
+
+  test("warm repeat collapses into runs: >= 500x", async () => {
+    const p = await pair();
+    const input = randomBytes(4 * 1024 * 1024, 31);
+    await decodeAll(p.decoder, await encodeAll(p.encoder, input));
+    const frames = await encodeAll(p.encoder, input);
+    expect(same(await decodeAll(p.decoder, frames), input)).toBe(true);
+    expect(input.length / frameBytes(frames)).toBeGreaterThanOrEqual(500);
+    expect(p.encoder.stats.runRefs).toBeGreaterThan(0);
+    expect(p.decoder.stats.reqSegments).toBe(0);
+    await p.close();
+  });
+});
+
+describe("SDR REQ/REP and refusals", () => {
+  test("a decoder that lacks everything fetches runs and segments from the encoder", async () => {
+    const p = await pair();
+    const input = textBytes(1_500_000, 41);
+    await decodeAll(p.decoder, await encodeAll(p.encoder, input));
+    // A new channel from the same appliance to a fresh peer: runs its records cannot expand.
+    const freshStore = await openStore();
+    const encoder = new SdrEncoder({ store: p.encStore });
+    const decoder = new SdrDecoder({ store: freshStore, fetchMissing: async (labels) => encoder.answer(labels) });
+    const frames = await encodeAll(encoder, input);
+    expect(encoder.stats.runRefs).toBeGreaterThan(0);
+    expect(same(await decodeAll(decoder, frames), input)).toBe(true);
+    expect(decoder.stats.runMisses).toBeGreaterThan(0);
+    expect(decoder.stats.reqSegments).toBeGreaterThan(0);
+    expect(freshStore.count()).toBe(new Set(labelsOf(input).map((l) => Buffer.from(l).toString("hex"))).size);
+    await encoder.close();
+    await decoder.close();
+    await freshStore.close();
+    await p.close();
+  });
+
+  test("answer() serves recently referenced segments after the store evicted them", async () => {
+    const p = await pair();
+    const input = randomBytes(1_000_000, 51);
+    await decodeAll(p.decoder, await encodeAll(p.encoder, input));
+    const labels = labelsOf(input);
+    await p.encStore.deleteSegments(labels);
+    expect(p.encStore.has(labels[0]!)).toBe(false);
+    const reply = p.encoder.answer(labels);
+    expect(reply.length).toBe(labels.length);
+    for (const { label, data } of reply) expect(same(blake3(data), label)).toBe(true);
+    await p.close();
+  });
+
+  test("with no peer to ask, a missing segment fails naming its labels and count", async () => {
+    const p = await pair();
+    const input = randomBytes(600_000, 61);
+    await decodeAll(p.decoder, await encodeAll(p.encoder, input));
+    const labels = labelsOf(input);
+    // The decoder side keeps its successor records but loses the segments.
+    await p.decStore.deleteSegments(labels);
+    const encoder = new SdrEncoder({ store: p.encStore });
+    const decoder = new SdrDecoder({ store: p.decStore, fetchMissing: async () => [] });
+    const frames = await encodeAll(encoder, input);
+    const err = await rejection(decodeAll(decoder, frames));
+    expect(err.code).toBe("missingSegment");
+    expect(err.message).toContain(`${labels.length} segments missing`);
+    expect(err.message).toContain(Buffer.from(labels[0]!).toString("hex"));
+    expect((err.detail as { count: number }).count).toBe(labels.length);
+    await encoder.close();
+    await decoder.close();
+    await p.close();
+  });
+
+  test("a poisoned DEF is refused and nothing is stored", async () => {
+    const store = await openStore();
+    const decoder = new SdrDecoder({ store, fetchMissing: async () => [] });
+    const good = textBytes(5000, 71);
+    const poisoned = good.slice();
+    poisoned[100] ^= 1;
+    const label = blake3(good);
+    const body = encodeBody([
+      { type: OpType.def, label: blake3(textBytes(4000, 72)), data: textBytes(4000, 72) },
+      { type: OpType.def, label, data: poisoned },
+    ]);
+    const err = await rejection(decoder.decode(encodeFrame({ encoding: BodyEncoding.raw, bodyBytes: body.length, body })));
+    expect(err.code).toBe("corrupt");
+    expect(err.message).toContain(Buffer.from(label).toString("hex"));
+    expect(store.has(label)).toBe(false);
+    expect(store.count()).toBe(0);
+    await decoder.close();
+    await store.close();
+  });
+
+  test("a poisoned REP is refused; labels nobody asked for are ignored", async () => {
+    const store = await openStore();
+    const wanted = textBytes(5000, 81);
+    const label = blake3(wanted);
+    const intruder = textBytes(3000, 82);
+    const body = encodeBody([{ type: OpType.ref, label }]);
+    const frame = () => encodeFrame({ encoding: BodyEncoding.raw, bodyBytes: body.length, body });
+
+    const lying = new SdrDecoder({ store, fetchMissing: async () => [{ label, data: textBytes(5000, 83) }] });
+    expect((await rejection(lying.decode(frame()))).code).toBe("corrupt");
+    await lying.close();
+
+    const honest = new SdrDecoder({
+      store,
+      fetchMissing: async () => [{ label: blake3(intruder), data: intruder }, { label, data: wanted }],
+    });
+    const out = await honest.decode(frame());
+    expect(same(new Uint8Array(Buffer.concat(out)), wanted)).toBe(true);
+    expect(store.has(label)).toBe(true);
+    expect(store.has(blake3(intruder))).toBe(false);
+    await honest.close();
+    await store.close();
+  });
+
+  test("garbage frames are refused as badFrame", async () => {
+    const store = await openStore();
+    const decoder = new SdrDecoder({ store, fetchMissing: async () => [] });
+    expect((await rejection(decoder.decode(new Uint8Array([1, 2, 3])))).code).toBe("badFrame");
+    const body = new Uint8Array([0x28, 0xb5, 0x2f, 0xfd, 9, 9, 9, 9]);
+    const err = await rejection(decoder.decode(encodeFrame({ encoding: BodyEncoding.zstdStream, bodyBytes: 100, body })));
+    expect(err.code).toBe("badFrame");
+    expect(err.message).toMatch(/decompress/);
+    await decoder.close();
+    await store.close();
+  });
+});
