@@ -10,6 +10,7 @@ export {
   tombstonesMax, changeLogEntriesMaxDefault, touchBufferMax, touchFlushMs,
 } from "./lmdb-store.ts";
 export { KeySetDigest } from "./digest.ts";
+export { registerStoreMetrics } from "./metrics.ts";
 export { auditStore, storeDigest, type AuditReport } from "./audit.ts";
 export { labelHex, labelFromHex, segmentBytesMax } from "./format.ts";
 export * from "./types.ts";

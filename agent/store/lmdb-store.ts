@@ -294,7 +294,7 @@ export class LmdbSegmentStore implements SegmentStore {
     return present;
   }
 
-  get(label: Label, options?: { verify?: boolean }): Uint8Array | undefined {
+  get(label: Label, options?: { verify?: boolean; touch?: boolean }): Uint8Array | undefined {
     assertLabel(label);
     const fast = this.segments.getBinaryFast(label);
     if (fast === undefined) {
@@ -319,7 +319,7 @@ export class LmdbSegmentStore implements SegmentStore {
       return undefined;
     }
     this.hits++;
-    this.touch(label);
+    if (options?.touch !== false) this.touch(label);
     return raw;
   }
 

@@ -58,8 +58,9 @@ export interface SegmentStore {
 
   has(label: Label): boolean;
   /** Raw bytes of a segment, or undefined. With verify, a value that does not re-hash
-   *  to its label is removed, counted, and reported as missing (never served). */
-  get(label: Label, options?: { verify?: boolean }): Uint8Array | undefined;
+   *  to its label is removed, counted, and reported as missing (never served).
+   *  `touch: false` reads without refreshing LRU recency (scrubs, serving the peer). */
+  get(label: Label, options?: { verify?: boolean; touch?: boolean }): Uint8Array | undefined;
   /** The at-rest form, for sync traffic (sent compressed as stored). */
   getStored(label: Label): StoredSegment | undefined;
 

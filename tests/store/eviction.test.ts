@@ -48,9 +48,11 @@ describe("eviction", () => {
     const { dir, store } = await fill("lru", 8);
     const segments = makeSegments(12, 22, "random");
     for (let i = 0; i < 8; i++) await store.putSegments([segments[i]!], "local");
-    // Read the two oldest: the touch rides on the next write transaction.
+    // Read the two oldest: the touch rides on the next write transaction. A read with
+    // touch: false (a scrub) leaves the third oldest where it is.
     expect(store.get(segments[0]!.label)).toEqual(segments[0]!.data);
     expect(store.has(segments[1]!.label)).toBe(true);
+    expect(store.get(segments[2]!.label, { verify: true, touch: false })).toEqual(segments[2]!.data);
     await store.putSegments(segments.slice(8, 12), "local");
     expect(present(store, segments.slice(0, 8))).toEqual([true, true, false, false, false, false, true, true]);
     expect(present(store, segments.slice(8)).every(Boolean)).toBe(true);

@@ -3,7 +3,8 @@
 // form, ranges, trimming, and precise errors for bad input that write nothing.
 import { afterAll, describe, expect, test } from "bun:test";
 import { TandemError } from "../../agent/errors.ts";
-import { auditStore, openSegmentStore, type ChangeEntry } from "../../agent/store/index.ts";
+import { MetricsRegistry } from "../../agent/metrics/registry.ts";
+import { auditStore, openSegmentStore, registerStoreMetrics, type ChangeEntry } from "../../agent/store/index.ts";
 import { hex, makeSegments, removeTempDirs, tempDir } from "./helpers.ts";
 
 afterAll(removeTempDirs);
@@ -212,6 +213,20 @@ describe("segment store", () => {
     expect(stats.writesPerS).toBeGreaterThan(0);
     await store.close();
     expect((await auditStore(dir)).inconsistencies).toEqual([]);
+  });
+
+  test("metrics expose the store's statistics at scrape time", async () => {
+    const store = await open(tempDir(), { capacityBytes: 1 << 20 });
+    const registry = new MetricsRegistry();
+    registerStoreMetrics(registry, () => store);
+    await store.putSegments(makeSegments(3, 18), "local");
+    store.get(makeSegments(1, 19)[0]!.label);
+    const text = registry.render();
+    expect(text).toContain("tandem_store_segments 3\n");
+    expect(text).toContain(`tandem_store_raw_bytes ${3 * 8192}\n`);
+    expect(text).toContain("tandem_store_capacity_bytes 1048576\n");
+    expect(text).toContain("tandem_store_misses 1\n");
+    await store.close();
   });
 
   test("bad input gets a precise error and writes nothing", async () => {
