@@ -1,8 +1,8 @@
 // Line input for the console on a serial line or a terminal. On a capable terminal
 // (raw mode) it edits the line itself: backspace, ctrl-U (erase line), ctrl-W (erase
 // word), ctrl-A/ctrl-E and left/right arrows, ctrl-C (abandon line), ctrl-D (leave on
-// an empty line), up/down history, `?` for help and TAB for completion, with VT100
-// cursor sequences only. On a dumb terminal (TERM=dumb, or input that is not a
+// an empty line), ctrl-V (insert the next key literally), up/down history, `?` for
+// help and TAB for completion, with VT100 cursor sequences only. On a dumb terminal (TERM=dumb, or input that is not a
 // terminal) it reads plain lines: a line ending in `?` asks for help instead.
 // Output is 7-bit text with CR LF line ends in raw mode.
 
@@ -41,6 +41,8 @@ export class LineEditor {
   private historyAt = 0;
   private escape: number[] | null = null;
   private lastCr = false;
+  /** Ctrl-V was pressed: the next key is inserted as is (e.g. a `?` in a secret). */
+  private literalNext = false;
 
   constructor(private readonly options: TerminalOptions) {}
 
@@ -156,7 +158,14 @@ export class LineEditor {
       }
       return;
     }
+    if (this.literalNext) {
+      this.literalNext = false;
+      if (b >= 0x20 && b <= 0x7e) this.insert(String.fromCharCode(b));
+      else this.bell();
+      return;
+    }
     switch (b) {
+      case 0x16: this.literalNext = true; return;
       case 0x1b: this.escape = [b]; return;
       case 0x0d: case 0x0a: {
         if (b === 0x0a && this.lastCr) { this.lastCr = false; return; }
