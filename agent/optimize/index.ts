@@ -1,0 +1,314 @@
+// The optimization service. Server side: listens on `interfaces.inpath`:`servicePort`
+// for inner channels and connects each to the destination it names. Client side: one
+// listener per in-path rule on `inpath`:`listenPort`; each accepted connection gets its
+// own inner channel (one channel per connection: simple, and a failure loses only that
+// connection) to the rule's target appliance, or to its backup when the target cannot
+// be reached within `channelConnectTimeoutMs`; a target that failed is skipped for
+// `targetDownMs`, so new connections go straight to the backup. With neither
+// reachable the connection is passed through unoptimized (and counted), not refused.
+import type { TCPSocketListener } from "bun";
+import type { ApplianceContext } from "../appliance-context.ts";
+import type { ApplianceConfig, InPathRule } from "../config/types.ts";
+import { asTandemError } from "../errors.ts";
+import type { ApplyResult, ConnectionInfo, OptimizationService, OptimizerStats } from "../services.ts";
+import { connectTcp, listenTcp, type Connection, type TcpListener } from "../wire/connection.ts";
+import { clientHandshake, serverHandshake, type LocalHello } from "../wire/handshake.ts";
+import { connectLan, listenLan, type LanSocket, type LanSocketData } from "./lan.ts";
+import { channelFrameBytesMax, messageFromWire, messageToWire } from "./messages.ts";
+import { relay } from "./passthrough.ts";
+import { Session, type SessionEnd } from "./session.ts";
+import { OptimizerStatistics, type Tracked } from "./stats.ts";
+
+/** Bound on reaching a target appliance (TCP connect plus handshake) before trying the next. */
+export const channelConnectTimeoutMs = 3000;
+/** A target that failed is skipped for this long. */
+export const targetDownMs = 10_000;
+/** Bound on the `open` message after the handshake. */
+export const openTimeoutMs = 5000;
+/** Inner channels accepted at once; more are closed at once. */
+export const channelsMax = 1024;
+/** Messages a server-side channel buffers while it connects to the destination. */
+export const earlyMessagesMax = 4096;
+
+function ruleText(rule: InPathRule): string {
+  const backup = rule.backupAddr ? `, backup ${rule.backupAddr}:${rule.backupPort ?? rule.targetPort}` : "";
+  return `${rule.listenPort} -> ${rule.dstAddr}:${rule.dstPort} via ${rule.targetAddr}:${rule.targetPort}${backup}`;
+}
+
+interface RuleListener {
+  key: string;                       // address:port it is bound to
+  rule: InPathRule;                  // the rule new connections follow (updated in place)
+  listener: TCPSocketListener<LanSocketData>;
+}
+
+class OptimizationServiceImpl implements OptimizationService {
+  private readonly statistics: OptimizerStatistics;
+  private serviceListener: TcpListener | null = null;
+  private serviceKey = "";
+  private readonly rules = new Map<number, RuleListener>();
+  private readonly downUntil = new Map<string, number>();
+  private channels = 0;
+  private running = false;
+
+  constructor(private readonly ctx: ApplianceContext) {
+    this.statistics = new OptimizerStatistics(ctx.metrics);
+  }
+
+  private log(severity: "error" | "warning" | "notice" | "info" | "debug", message: string, alarm?: string): void {
+    this.ctx.events.emit(severity, "optimize", message, alarm);
+  }
+
+  private hello(): LocalHello {
+    const identity = this.ctx.store.identity();
+    return {
+      service: "channel", model: this.ctx.version.model, softwareVersion: this.ctx.version.softwareVersion,
+      storeId: identity.storeId, generation: identity.generation, role: null, hostname: this.ctx.config().hostname,
+    };
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    await this.applyConfig(this.ctx.config());
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.serviceListener?.stop();
+    this.serviceListener = null;
+    this.serviceKey = "";
+    for (const r of this.rules.values()) r.listener.stop(true);
+    this.rules.clear();
+    for (const t of this.statistics.liveConnections()) {
+      if (t.session) t.session.abort("optimization service stopped", false);
+      else {
+        t.lan?.reset();
+        t.passThroughDst?.reset();
+        t.conn?.close("optimization service stopped");
+      }
+      this.statistics.close(t);
+    }
+    this.statistics.stop();
+  }
+
+  async applyConfig(config: ApplianceConfig): Promise<ApplyResult> {
+    const notes: string[] = [];
+    if (!this.running) return { notes };
+    const inpath = config.interfaces.inpath;
+    const serviceKey = `${inpath}:${config.servicePort}`;
+    if (serviceKey !== this.serviceKey) {
+      this.serviceListener?.stop();
+      this.serviceListener = null;
+      this.serviceKey = "";
+      try {
+        this.serviceListener = listenTcp(inpath, config.servicePort, (conn) => void this.acceptChannel(conn), {
+          label: "channel", frameBytesMax: channelFrameBytesMax,
+        });
+        this.serviceKey = serviceKey;
+        notes.push(`inner channels listen on ${serviceKey}`);
+      } catch (err) {
+        this.log("error", `cannot listen for inner channels on ${serviceKey}: ${asTandemError(err).message}`, "service_port_unavailable");
+        notes.push(`inner-channel port ${serviceKey} unavailable: ${asTandemError(err).message}`);
+      }
+    }
+    const wanted = new Map(config.inPathRules.map((r) => [r.listenPort, r]));
+    for (const [port, r] of this.rules) {
+      if (!wanted.has(port) || r.key !== `${inpath}:${port}`) {
+        r.listener.stop(true);
+        this.rules.delete(port);
+        notes.push(`rule listener ${r.key} removed`);
+      }
+    }
+    for (const [port, rule] of wanted) {
+      const existing = this.rules.get(port);
+      if (existing) {
+        existing.rule = rule;
+        continue;
+      }
+      const key = `${inpath}:${port}`;
+      try {
+        const entry: RuleListener = { key, rule, listener: null as unknown as TCPSocketListener<LanSocketData> };
+        entry.listener = listenLan(inpath, port, (lan) => void this.acceptLan(entry, lan));
+        this.rules.set(port, entry);
+        notes.push(`rule ${ruleText(rule)} listens on ${key}`);
+      } catch (err) {
+        this.log("error", `cannot listen for rule ${ruleText(rule)} on ${key}: ${asTandemError(err).message}`, "rule_port_unavailable");
+        notes.push(`rule port ${key} unavailable: ${asTandemError(err).message}`);
+      }
+    }
+    return { notes };
+  }
+
+  stats(): OptimizerStats {
+    return this.statistics.stats();
+  }
+
+  connections(): ConnectionInfo[] {
+    return this.statistics.connections();
+  }
+
+  // ---- client side ----
+
+  private async acceptLan(entry: RuleListener, lan: LanSocket): Promise<void> {
+    const rule = entry.rule;
+    const t = this.statistics.open({
+      rule: ruleText(rule), side: "client", clientAddr: lan.remote, serverAddr: `${rule.dstAddr}:${rule.dstPort}`,
+      peer: null, state: "connecting", lan,
+    });
+    const candidates: [string, number][] = [[rule.targetAddr, rule.targetPort]];
+    if (rule.backupAddr) candidates.push([rule.backupAddr, rule.backupPort ?? rule.targetPort]);
+    let conn: Connection | null = null;
+    for (const [addr, port] of candidates) {
+      const target = `${addr}:${port}`;
+      if ((this.downUntil.get(target) ?? 0) > Date.now()) continue;
+      try {
+        conn = await this.openChannel(addr, port);
+        this.downUntil.delete(target);
+        t.peer = target;
+        break;
+      } catch (err) {
+        this.markDown(target, asTandemError(err).message);
+      }
+    }
+    if (lan.closed) {
+      conn?.close("client went away");
+      this.statistics.close(t);
+      return;
+    }
+    if (!conn) return this.passThrough(t, rule, lan);
+    t.conn = conn;
+    t.state = "optimized";
+    void conn.send(messageToWire({ t: "open", dstAddr: rule.dstAddr, dstPort: rule.dstPort, connId: t.id })).catch(() => undefined);
+    this.runSession(t, lan, conn, t.peer!, []);
+  }
+
+  private markDown(target: string, reason: string): void {
+    const wasDown = (this.downUntil.get(target) ?? 0) > Date.now();
+    this.downUntil.set(target, Date.now() + targetDownMs);
+    if (!wasDown) this.log("warning", `target appliance ${target} unreachable (${reason}); skipped for ${targetDownMs / 1000} s`, "target_unreachable");
+  }
+
+  private async openChannel(addr: string, port: number): Promise<Connection> {
+    let timedOut = false;
+    let timer: Timer | undefined;
+    const attempt = (async () => {
+      const conn = await connectTcp(addr, port, { label: "channel", frameBytesMax: channelFrameBytesMax });
+      if (timedOut) {
+        conn.close("connect timed out");
+        throw new Error("late");
+      }
+      await clientHandshake(conn, this.hello(), { secret: null, timeoutMs: channelConnectTimeoutMs });
+      if (timedOut) {
+        conn.close("connect timed out");
+        throw new Error("late");
+      }
+      return conn;
+    })();
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        reject(new Error(`no channel within ${channelConnectTimeoutMs} ms`));
+      }, channelConnectTimeoutMs);
+    });
+    try {
+      return await Promise.race([attempt, timeout]);
+    } finally {
+      clearTimeout(timer);
+      attempt.catch(() => undefined);
+    }
+  }
+
+  private async passThrough(t: Tracked, rule: InPathRule, lan: LanSocket): Promise<void> {
+    this.statistics.passThrough(t);
+    let dst: LanSocket;
+    try {
+      dst = await connectLan(rule.dstAddr, rule.dstPort);
+    } catch (err) {
+      this.log("warning", `pass-through to ${rule.dstAddr}:${rule.dstPort} failed: ${asTandemError(err).message}`);
+      lan.reset();
+      this.statistics.close(t);
+      return;
+    }
+    t.passThroughDst = dst;
+    this.log("notice", `connection ${t.id} from ${lan.remote} passed through to ${rule.dstAddr}:${rule.dstPort}: no appliance answers`, "passthrough");
+    relay(lan, dst, () => this.statistics.close(t));
+  }
+
+  private runSession(t: Tracked, lan: LanSocket, conn: Connection, peer: string, early: unknown[]): void {
+    const session = new Session({
+      lan, conn, store: this.ctx.store,
+      log: (m) => this.log("info", m),
+      onEnd: (end: SessionEnd) => {
+        this.statistics.close(t);
+        if (!end.ok) {
+          this.log("info", `connection ${t.id} (${t.rule}) aborted: ${end.reason}`);
+          if (end.peerLost && t.side === "client") this.markDown(peer, end.reason);
+        }
+      },
+    });
+    t.session = session;
+    session.start(early);
+  }
+
+  // ---- server side ----
+
+  private async acceptChannel(conn: Connection): Promise<void> {
+    if (this.channels >= channelsMax) {
+      conn.close(`more than channelsMax ${channelsMax} inner channels`);
+      return;
+    }
+    this.channels++;
+    conn.onClose(() => this.channels--);
+    let peerName = conn.remote;
+    try {
+      const peer = await serverHandshake(conn, this.hello(), { secret: null });
+      peerName = `${peer.hostname} (${conn.remote})`;
+    } catch (err) {
+      this.log("info", `inner channel from ${conn.remote} refused: ${asTandemError(err).message}`);
+      return;
+    }
+    let open;
+    try {
+      open = messageFromWire(await conn.receive(openTimeoutMs));
+      if (open.t !== "open") throw new Error(`expected open, got ${open.t}`);
+    } catch (err) {
+      conn.close(`bad open: ${asTandemError(err).message}`);
+      this.log("info", `inner channel from ${peerName} closed: bad open: ${asTandemError(err).message}`);
+      return;
+    }
+    // Frames sent right behind `open` wait here while the destination is connected.
+    const early: unknown[] = [];
+    conn.onMessage((m) => {
+      if (early.length >= earlyMessagesMax) conn.close("peer sent too much before the destination answered");
+      else early.push(m);
+    });
+    const dst = `${open.dstAddr}:${open.dstPort}`;
+    const t = this.statistics.open({
+      rule: `${dst} from ${peerName}`, side: "server", clientAddr: conn.remote, serverAddr: dst, peer: peerName,
+      state: "connecting", conn,
+    });
+    let lan: LanSocket;
+    try {
+      lan = await connectLan(open.dstAddr, open.dstPort);
+    } catch (err) {
+      const reason = `destination ${dst} unreachable: ${asTandemError(err).message}`;
+      await conn.send(messageToWire({ t: "reset", reason })).catch(() => undefined);
+      setTimeout(() => conn.close(reason), 50);
+      this.statistics.close(t);
+      this.log("info", `connection ${t.id}: ${reason}`);
+      return;
+    }
+    if (conn.closed) {
+      lan.reset();
+      this.statistics.close(t);
+      return;
+    }
+    t.lan = lan;
+    t.state = "optimized";
+    void conn.send(messageToWire({ t: "opened" })).catch(() => undefined);
+    this.runSession(t, lan, conn, peerName, early);
+  }
+}
+
+export function createOptimizationService(ctx: ApplianceContext): OptimizationService {
+  return new OptimizationServiceImpl(ctx);
+}

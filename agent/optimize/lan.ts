@@ -1,0 +1,238 @@
+// A LAN-side TCP socket of an optimized (or passed-through) connection: the client's
+// socket accepted on a rule's listen port, or the server-side appliance's socket to
+// the destination. Wraps a Bun socket opened with allowHalfOpen so a FIN from one
+// side is carried faithfully (the other direction keeps flowing), honours partial
+// writes (the rest goes out on `drain`), and lets the producer wait for the write
+// backlog to fall (`whenWritable`) and pause/resume reading for backpressure.
+import type { Socket, SocketHandler, TCPSocketListener } from "bun";
+import { TandemError } from "../errors.ts";
+
+/** Write backlog (bytes accepted by us, not yet by the kernel) above which producers wait. */
+export const lanWriteHighBytes = 1024 * 1024;
+/** Backlog below which waiting producers resume. */
+export const lanWriteLowBytes = 256 * 1024;
+/** Bound on establishing a LAN connection to a destination. */
+export const lanConnectTimeoutMs = 5000;
+
+export interface LanSocketData {
+  lan?: LanSocket;
+}
+
+export class LanSocket {
+  bytesIn = 0;
+  bytesOut = 0;
+  readonly remote: string;
+  private backlog: Uint8Array[] = [];
+  private backlogBytes = 0;
+  private waiters: (() => void)[] = [];
+  private endRequested = false;
+  private ended = false;
+  private closedFlag = false;
+  private paused = false;
+  /** Chunks that arrived before a data handler was set (bounded by pausing). */
+  private early: Uint8Array[] = [];
+  private earlyEof = false;
+  private dataHandler: ((chunk: Uint8Array) => void) | null = null;
+  private endHandler: (() => void) | null = null;
+  private closeHandlers: ((error: string | null) => void)[] = [];
+  private closeError: string | null = null;
+
+  constructor(readonly socket: Socket<LanSocketData>) {
+    socket.data = { lan: this };
+    this.remote = `${socket.remoteAddress}:${(socket as unknown as { remotePort?: number }).remotePort ?? "?"}`;
+    socket.setNoDelay(true);
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+  get writeBacklogBytes(): number {
+    return this.backlogBytes;
+  }
+  get writable(): boolean {
+    return this.backlogBytes < lanWriteHighBytes;
+  }
+
+  /** Sets the reader; chunks (copied, safe to keep) and EOF that came earlier are delivered now. */
+  onData(handler: (chunk: Uint8Array) => void, onEnd: () => void): void {
+    this.dataHandler = handler;
+    this.endHandler = onEnd;
+    const early = this.early;
+    this.early = [];
+    for (const chunk of early) handler(chunk);
+    if (this.earlyEof) onEnd();
+  }
+
+  onClose(handler: (error: string | null) => void): void {
+    if (this.closedFlag) handler(this.closeError);
+    else this.closeHandlers.push(handler);
+  }
+
+  pause(): void {
+    if (this.paused || this.closedFlag) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.paused || this.closedFlag) return;
+    this.paused = false;
+    this.socket.resume();
+  }
+
+  /** Queues bytes (kept by reference: the caller must not reuse the buffer). */
+  write(bytes: Uint8Array): void {
+    if (this.closedFlag || this.endRequested || bytes.length === 0) return;
+    this.bytesOut += bytes.length;
+    this.backlog.push(bytes);
+    this.backlogBytes += bytes.length;
+    if (this.backlog.length === 1) this.flush();
+  }
+
+  /** Resolves when the backlog is below the low mark (or the socket closed). */
+  whenWritable(): Promise<void> {
+    if (this.backlogBytes < lanWriteHighBytes || this.closedFlag) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Half-closes (FIN) once the backlog is written. */
+  end(): void {
+    if (this.endRequested || this.closedFlag) return;
+    this.endRequested = true;
+    this.flush();
+  }
+
+  /** Aborts the connection (RST): for a peer that died or a protocol failure. */
+  reset(): void {
+    if (this.closedFlag) return;
+    this.socket.terminate();
+    this.handleClose("reset");
+  }
+
+  /** @internal socket callbacks */
+  handleData(chunk: Uint8Array): void {
+    // Bun may reuse its receive buffer: keep a copy.
+    const copy = chunk.slice();
+    this.bytesIn += copy.length;
+    if (this.dataHandler) this.dataHandler(copy);
+    else {
+      this.early.push(copy);
+      this.pause();
+    }
+  }
+
+  handleEnd(): void {
+    if (this.endHandler) this.endHandler();
+    else this.earlyEof = true;
+  }
+
+  handleDrain(): void {
+    this.flush();
+  }
+
+  handleClose(error: string | null): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    this.closeError = error;
+    this.backlog = [];
+    this.backlogBytes = 0;
+    for (const w of this.waiters.splice(0)) w();
+    for (const h of this.closeHandlers.splice(0)) h(error);
+  }
+
+  private flush(): void {
+    while (this.backlog.length > 0 && !this.closedFlag) {
+      const head = this.backlog[0]!;
+      const written = this.socket.write(head);
+      if (written < 0) {
+        this.reset();
+        return;
+      }
+      this.backlogBytes -= written;
+      if (written < head.length) {
+        this.backlog[0] = head.subarray(written);
+        break;
+      }
+      this.backlog.shift();
+    }
+    if (this.backlogBytes < lanWriteLowBytes && this.waiters.length > 0) for (const w of this.waiters.splice(0)) w();
+    if (this.endRequested && !this.ended && this.backlog.length === 0 && !this.closedFlag) {
+      this.ended = true;
+      this.socket.end();
+    }
+  }
+}
+
+/** Socket handlers that route Bun's callbacks to the LanSocket in `socket.data`. */
+export function lanHandlers(onOpen?: (socket: Socket<LanSocketData>) => void): SocketHandler<LanSocketData> {
+  return {
+    open(socket) {
+      onOpen?.(socket);
+    },
+    data(socket, chunk) {
+      socket.data.lan?.handleData(chunk);
+    },
+    drain(socket) {
+      socket.data.lan?.handleDrain();
+    },
+    end(socket) {
+      socket.data.lan?.handleEnd();
+    },
+    close(socket, error) {
+      socket.data.lan?.handleClose(error ? error.message : null);
+    },
+    error(socket, error) {
+      socket.data.lan?.handleClose(error.message);
+    },
+  };
+}
+
+/** Listens for LAN connections; each accepted socket becomes a LanSocket. */
+export function listenLan(hostname: string, port: number, onAccept: (lan: LanSocket) => void): TCPSocketListener<LanSocketData> {
+  try {
+    return Bun.listen<LanSocketData>({
+      hostname, port, allowHalfOpen: true, data: {},
+      socket: lanHandlers((socket) => onAccept(new LanSocket(socket))),
+    });
+  } catch (err) {
+    throw new TandemError("unavailable", `cannot listen on ${hostname}:${port}: ${(err as Error).message}`);
+  }
+}
+
+/** Connects to a LAN destination within `timeoutMs`; rejects with TandemError("unavailable"/"timeout"). */
+export function connectLan(hostname: string, port: number, timeoutMs = lanConnectTimeoutMs): Promise<LanSocket> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      reject(new TandemError("timeout", `no answer from ${hostname}:${port} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    Bun.connect<LanSocketData>({
+      hostname, port, allowHalfOpen: true, data: {},
+      socket: {
+        ...lanHandlers(),
+        open(socket) {
+          if (settled) {
+            socket.terminate();
+            return;
+          }
+          settled = true;
+          clearTimeout(timer);
+          resolve(new LanSocket(socket));
+        },
+        connectError(_socket, error) {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          reject(new TandemError("unavailable", `cannot connect to ${hostname}:${port}: ${error.message}`));
+        },
+      },
+    }).catch((err: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(new TandemError("unavailable", `cannot connect to ${hostname}:${port}: ${err.message}`));
+    });
+  });
+}

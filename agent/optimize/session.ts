@@ -1,0 +1,395 @@
+// One optimized connection: the splice between a LAN socket and its inner channel,
+// the same on the client-side and the server-side appliance. LAN bytes are SDR-encoded
+// into ops frames (DATA); frames from the peer are decoded back onto the LAN socket.
+//
+// Flow control is end to end and never blocks REQ/REP: a sender keeps at most
+// `windowBytes` of ops frames unacknowledged; the receiver ACKs a frame once its
+// output has been handed to the LAN socket and that socket's backlog is below its
+// mark. So the receiver never has to stop reading the channel (it holds at most one
+// window of frames), and REQ/REP frames, which travel outside the window, are always
+// read and answered at once, whatever either store holds. LAN reading pauses while
+// the encoder's input queue is above its mark, so a slow WAN or a slow LAN peer never
+// grows memory without bound.
+//
+// Half-close is carried as an EOF message (FIN on one LAN side → EOF → `end()` on the
+// other); the channel closes once both directions ended and every frame was ACKed.
+// Anything else (reset, peer gone, bad frame) aborts this connection only: RST on the
+// LAN side and a reset message to the peer.
+import type { Connection } from "../wire/connection.ts";
+import { SdrDecoder, SdrEncoder, emptyStats, type SdrStats } from "../sdr/index.ts";
+import type { SegmentStore } from "../store/types.ts";
+import type { LanSocket } from "./lan.ts";
+import { messageFromWire, messageToWire, repParts, reqLabelsMax, type ChannelMessage } from "./messages.ts";
+import { asTandemError, TandemError } from "../errors.ts";
+
+/** Ops bytes a sender may have unacknowledged (also bounds what a receiver queues). */
+export const windowBytes = 4 * 1024 * 1024;
+/** Encoder input queued from the LAN above which LAN reading pauses / below which it resumes. */
+export const inputHighBytes = 1024 * 1024;
+export const inputLowBytes = 256 * 1024;
+/** Most LAN bytes handed to the encoder in one call. */
+export const encodeSliceBytes = 1024 * 1024;
+/** LAN bytes encoded without a frame coming out before a flush is forced: bounds what
+ *  one frame stands for, hence the receiver's memory for one frame's output. */
+export const forcedFlushBytes = 8 * 1024 * 1024;
+/** REQ messages from the peer waiting to be answered before it counts as misbehaving. */
+export const reqQueueMax = 256;
+/** A REQ unanswered for this long aborts the connection (the peer is stuck). */
+export const reqTimeoutMs = 30_000;
+/** Bound on waiting for the last ACKs to leave before closing a finished channel. */
+export const closeLingerMs = 5_000;
+/** Per-connection SDR windows (answers to REQs, recently learned segments). */
+export const answerWindowBytes = 16 * 1024 * 1024;
+export const learnedWindowBytes = 16 * 1024 * 1024;
+/** Body size at which the encoder closes a frame (smaller frames stream sooner). */
+export const frameBodyBytesTarget = 256 * 1024;
+
+export type SessionEnd = { ok: true } | { ok: false; reason: string; peerLost: boolean };
+
+export interface SessionOptions {
+  lan: LanSocket;
+  conn: Connection;
+  store: SegmentStore;
+  log: (message: string) => void;
+  /** Called once when the connection is finished (cleanly or not). */
+  onEnd: (end: SessionEnd) => void;
+  /** Called when the server answers `opened` (client side). */
+  onOpened?: () => void;
+}
+
+type Inbound = { eof: true } | { eof: false; ops: Uint8Array };
+
+export class Session {
+  readonly encoder: SdrEncoder;
+  readonly decoder: SdrDecoder;
+  private readonly lan: LanSocket;
+  private readonly conn: Connection;
+  private finished = false;
+
+  // LAN -> WAN
+  private input: Uint8Array[] = [];
+  private inputBytes = 0;
+  private lanEof = false;
+  private eofSent = false;
+  private inflightBytes = 0;
+  private windowWaiters: (() => void)[] = [];
+  private encodeKick: (() => void) | null = null;
+  private sinceFrameBytes = 0;
+
+  // WAN -> LAN
+  private inbound: Inbound[] = [];
+  private inboundBytes = 0;
+  private decodeKick: (() => void) | null = null;
+  private remoteEofDone = false;
+  private remoteEofQueued = false;
+  private lanWriteClosed = false;
+  discardedBytes = 0;
+
+  // REQ/REP
+  private reqs = new Map<number, { segments: { label: Uint8Array; data: Uint8Array }[]; resolve: (s: { label: Uint8Array; data: Uint8Array }[]) => void; reject: (e: Error) => void; timer: Timer }>();
+  private nextReqId = 1;
+  private reqQueue: { id: number; labels: Uint8Array[] }[] = [];
+  private answerKick: (() => void) | null = null;
+
+  constructor(private readonly options: SessionOptions) {
+    this.lan = options.lan;
+    this.conn = options.conn;
+    this.encoder = new SdrEncoder({ store: options.store, frameBodyBytesTarget, answerWindowBytesMax: answerWindowBytes });
+    this.decoder = new SdrDecoder({
+      store: options.store, learnedWindowBytesMax: learnedWindowBytes,
+      fetchMissing: (labels) => this.fetchMissing(labels),
+    });
+  }
+
+  get done(): boolean {
+    return this.finished;
+  }
+
+  /** Statistics of both halves (encoder: what we sent; decoder: what we received). */
+  sdrStats(): { sent: SdrStats; received: SdrStats } {
+    return { sent: this.encoder?.stats ?? emptyStats(), received: this.decoder?.stats ?? emptyStats() };
+  }
+
+  /** Starts both directions; `early` are messages the channel received before. */
+  start(early: unknown[] = []): void {
+    for (const raw of early) this.onMessage(raw);
+    this.conn.onMessage((raw) => this.onMessage(raw));
+    this.conn.onClose((reason) => this.onChannelClosed(reason));
+    this.lan.onData(
+      (chunk) => {
+        this.input.push(chunk);
+        this.inputBytes += chunk.length;
+        if (this.inputBytes > inputHighBytes) this.lan.pause();
+        this.encodeKick?.();
+      },
+      () => {
+        this.lanEof = true;
+        this.encodeKick?.();
+      },
+    );
+    this.lan.onClose((error) => {
+      if (this.finished) return;
+      if (error) {
+        this.abort(`LAN connection ${this.lan.remote} reset: ${error}`, false);
+        return;
+      }
+      // A clean full close: nothing more comes from it and nothing more can go to it.
+      this.lanWriteClosed = true;
+      this.lanEof = true;
+      this.encodeKick?.();
+      this.decodeKick?.();
+    });
+    void this.encodeLoop().catch((err) => this.abort(`encoding failed: ${asTandemError(err).message}`, false));
+    void this.decodeLoop().catch((err) => this.abort(`decoding failed: ${asTandemError(err).message}`, false));
+    void this.answerLoop().catch((err) => this.abort(`answering a REQ failed: ${asTandemError(err).message}`, false));
+  }
+
+  /** Aborts this connection: reset to the peer, RST on the LAN side. */
+  abort(reason: string, peerLost: boolean, tellPeer = true): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (tellPeer && !this.conn.closed) {
+      void this.conn.send(messageToWire({ t: "reset", reason })).catch(() => undefined);
+      const conn = this.conn;
+      setTimeout(() => conn.close(`connection aborted: ${reason}`), 20);
+    }
+    this.lan.reset();
+    this.cleanup({ ok: false, reason, peerLost });
+  }
+
+  private cleanup(end: SessionEnd): void {
+    for (const w of this.windowWaiters.splice(0)) w();
+    for (const r of this.reqs.values()) {
+      clearTimeout(r.timer);
+      r.reject(new TandemError("unavailable", "connection finished"));
+    }
+    this.reqs.clear();
+    this.encodeKick?.();
+    this.decodeKick?.();
+    this.answerKick?.();
+    void this.encoder.close().catch(() => undefined);
+    void this.decoder.close().catch(() => undefined);
+    this.options.onEnd(end);
+  }
+
+  private wait(set: (kick: () => void) => void): Promise<void> {
+    return new Promise((resolve) => set(resolve));
+  }
+
+  // ---- LAN -> WAN ----
+
+  private async encodeLoop(): Promise<void> {
+    let needFlush = false;
+    while (!this.finished) {
+      if (this.input.length > 0) {
+        const chunk = this.takeInput();
+        const frames = await this.encoder.encode(chunk);
+        this.sinceFrameBytes += chunk.length;
+        if (frames.length > 0) this.sinceFrameBytes = 0;
+        else if (this.sinceFrameBytes >= forcedFlushBytes) {
+          frames.push(...(await this.encoder.flush()));
+          this.sinceFrameBytes = 0;
+        }
+        needFlush = true;
+        await this.sendFrames(frames);
+        continue;
+      }
+      if (needFlush) {
+        // The LAN has nothing more right now: emit everything so interactive traffic never waits.
+        needFlush = false;
+        this.sinceFrameBytes = 0;
+        await this.sendFrames(await this.encoder.flush());
+        continue;
+      }
+      if (this.lanEof && !this.eofSent) {
+        this.eofSent = true;
+        await this.conn.send(messageToWire({ t: "eof" }));
+        this.maybeFinish();
+        return;
+      }
+      await this.wait((k) => (this.encodeKick = k));
+      this.encodeKick = null;
+    }
+  }
+
+  private takeInput(): Uint8Array {
+    let chunk: Uint8Array;
+    if (this.input.length === 1 || this.input[0]!.length >= encodeSliceBytes) {
+      chunk = this.input.shift()!;
+    } else {
+      let n = 0;
+      let bytes = 0;
+      while (n < this.input.length && bytes + this.input[n]!.length <= encodeSliceBytes) bytes += this.input[n++]!.length;
+      if (n === 0) n = 1, bytes = this.input[0]!.length;
+      chunk = new Uint8Array(bytes);
+      let offset = 0;
+      for (const part of this.input.splice(0, n)) {
+        chunk.set(part, offset);
+        offset += part.length;
+      }
+    }
+    this.inputBytes -= chunk.length;
+    if (this.inputBytes < inputLowBytes) this.lan.resume();
+    return chunk;
+  }
+
+  private async sendFrames(frames: Uint8Array[]): Promise<void> {
+    for (const ops of frames) {
+      while (this.inflightBytes >= windowBytes && !this.finished) await this.wait((k) => this.windowWaiters.push(k));
+      if (this.finished) return;
+      this.inflightBytes += ops.length;
+      await this.conn.send(messageToWire({ t: "data", ops }));
+    }
+  }
+
+  // ---- WAN -> LAN ----
+
+  private onMessage(raw: unknown): void {
+    if (this.finished) return;
+    let msg: ChannelMessage;
+    try {
+      msg = messageFromWire(raw);
+    } catch (err) {
+      this.abort(asTandemError(err).message, false);
+      return;
+    }
+    switch (msg.t) {
+      case "data":
+        if (this.remoteEofQueued) return this.abort("peer sent data after EOF", false);
+        this.inbound.push({ eof: false, ops: msg.ops });
+        this.inboundBytes += msg.ops.length;
+        // The peer may only exceed the window by the frame that crossed it.
+        if (this.inboundBytes > windowBytes + msg.ops.length + windowBytes) {
+          return this.abort(`peer ignored the flow-control window (${this.inboundBytes} bytes queued)`, false);
+        }
+        this.decodeKick?.();
+        return;
+      case "eof":
+        if (this.remoteEofQueued) return this.abort("peer sent EOF twice", false);
+        this.remoteEofQueued = true;
+        this.inbound.push({ eof: true });
+        this.decodeKick?.();
+        return;
+      case "ack":
+        this.inflightBytes = Math.max(0, this.inflightBytes - msg.bytes);
+        if (this.inflightBytes < windowBytes) for (const w of this.windowWaiters.splice(0)) w();
+        this.maybeFinish();
+        return;
+      case "req":
+        if (this.reqQueue.length >= reqQueueMax) return this.abort(`peer queued more than reqQueueMax ${reqQueueMax} REQs`, false);
+        this.reqQueue.push({ id: msg.id, labels: msg.labels });
+        this.answerKick?.();
+        return;
+      case "rep": {
+        const pending = this.reqs.get(msg.id);
+        if (!pending) return this.abort(`peer answered unknown REQ ${msg.id}`, false);
+        pending.segments.push(...msg.segments);
+        if (msg.last) {
+          clearTimeout(pending.timer);
+          this.reqs.delete(msg.id);
+          pending.resolve(pending.segments);
+        }
+        return;
+      }
+      case "reset":
+        return this.abort(`peer reset the connection: ${msg.reason}`, false, false);
+      case "opened":
+        this.options.onOpened?.();
+        return;
+      case "open":
+        return this.abort("peer sent open on an open channel", false);
+    }
+  }
+
+  private async decodeLoop(): Promise<void> {
+    while (!this.finished) {
+      const item = this.inbound.shift();
+      if (!item) {
+        await this.wait((k) => (this.decodeKick = k));
+        this.decodeKick = null;
+        continue;
+      }
+      if (item.eof) {
+        this.remoteEofDone = true;
+        this.lan.end();
+        this.maybeFinish();
+        return;
+      }
+      const out = await this.decoder.decode(item.ops);
+      if (this.finished) return;
+      for (const piece of out) {
+        if (this.lanWriteClosed) this.discardedBytes += piece.length;
+        else this.lan.write(piece);
+      }
+      await this.lan.whenWritable();
+      this.inboundBytes -= item.ops.length;
+      if (this.finished) return;
+      await this.conn.send(messageToWire({ t: "ack", bytes: item.ops.length }));
+    }
+  }
+
+  private fetchMissing(labels: Uint8Array[]): Promise<{ label: Uint8Array; data: Uint8Array }[]> {
+    const groups: Promise<{ label: Uint8Array; data: Uint8Array }[]>[] = [];
+    for (let i = 0; i < labels.length; i += reqLabelsMax) {
+      const group = labels.slice(i, i + reqLabelsMax);
+      const id = this.nextReqId++;
+      groups.push(new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.reqs.delete(id);
+          reject(new TandemError("timeout", `REQ ${id} unanswered for ${reqTimeoutMs} ms`));
+        }, reqTimeoutMs);
+        this.reqs.set(id, { segments: [], resolve, reject, timer });
+      }));
+      void this.conn.send(messageToWire({ t: "req", id, labels: group })).catch(() => undefined);
+    }
+    return Promise.all(groups).then((parts) => parts.flat());
+  }
+
+  private async answerLoop(): Promise<void> {
+    while (!this.finished) {
+      const req = this.reqQueue.shift();
+      if (!req) {
+        await this.wait((k) => (this.answerKick = k));
+        this.answerKick = null;
+        continue;
+      }
+      for (const part of repParts(req.id, this.encoder.answer(req.labels))) {
+        if (this.finished) return;
+        await this.conn.send(messageToWire(part));
+      }
+    }
+  }
+
+  // ---- ending ----
+
+  private maybeFinish(): void {
+    if (this.finished || !this.eofSent || !this.remoteEofDone || this.inflightBytes > 0) return;
+    this.finished = true;
+    void this.lingerThenClose();
+  }
+
+  private async lingerThenClose(): Promise<void> {
+    // Our last ACKs must reach the peer: it finishes only once everything it sent is ACKed.
+    const deadline = Date.now() + closeLingerMs;
+    while (this.conn.pendingSendBytes > 0 && !this.conn.closed && Date.now() < deadline) await Bun.sleep(5);
+    this.conn.close("connection finished");
+    this.cleanup({ ok: true });
+  }
+
+  private onChannelClosed(reason: string): void {
+    if (this.finished) return;
+    // The peer finished first: fine if it had everything it needed and we had all of its data.
+    if (this.eofSent && this.inflightBytes === 0 && this.remoteEofQueued) {
+      void this.drainThenFinish();
+      return;
+    }
+    this.abort(`inner channel lost: ${reason}`, true, false);
+  }
+
+  private async drainThenFinish(): Promise<void> {
+    while (!this.remoteEofDone && !this.finished) await Bun.sleep(5);
+    if (this.finished) return;
+    this.finished = true;
+    this.cleanup({ ok: true });
+  }
+}
