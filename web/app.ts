@@ -398,7 +398,7 @@ export function createWebApp(options: WebAppOptions): Hono<WebEnv> {
 
   const rulesPage = (c: Ctx, values: RuleFormValues, error: string | null, code = 200) => {
     const rules = control.config().inPathRules;
-    return html(c, Page({ ...frame(c, "In-path rules", "/rules"), children: RulesPage({ rules, ruleLines: rules.map((r) => String(r.listenPort)), csrf: c.get("session").csrf, values, error }) }), code);
+    return html(c, Page({ ...frame(c, "In-path rules", "/rules"), children: RulesPage({ rules, csrf: c.get("session").csrf, values, error }) }), code);
   };
   app.get("/rules", (c) => rulesPage(c, emptyRuleForm, null));
   app.post("/rules/add", async (c) => {
@@ -424,8 +424,8 @@ export function createWebApp(options: WebAppOptions): Hono<WebEnv> {
   });
   app.post("/rules/remove", async (c) => {
     const body = await c.req.parseBody();
-    const port = field(body, "line", "Rule");
-    if (!/^\d{1,5}$/.test(port)) throw new TandemError("badInput", "Rule: expected a listen port");
+    const port = field(body, "listenPort", "Listen port");
+    if (!/^\d{1,5}$/.test(port)) throw new TandemError("badInput", "Listen port: expected a port number");
     try {
       const r = await control.configure([`no in-path rule fixed-target listen-port ${port}`]);
       return flashRedirect(c, "/rules", "ok", applied(r, `Rule for listen port ${port} removed`));

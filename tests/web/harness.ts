@@ -34,7 +34,15 @@ export function freshAddress(): string {
   return `127.0.8.${host}`;
 }
 
-export async function startAgent(options: { name: string; address?: string; extraConfig?: string[]; webPort?: number; env?: Record<string, string> }): Promise<Agent> {
+export async function startAgent(options: {
+  name: string;
+  address?: string;
+  extraConfig?: string[];
+  webPort?: number;
+  env?: Record<string, string>;
+  /** Runs on the (new, empty) data directory before the agent starts, e.g. to seed its store. */
+  prepare?: (dataDir: string) => Promise<void>;
+}): Promise<Agent> {
   const address = options.address ?? freshAddress();
   const dir = mkdtempSync(join(tmpdir(), `tandem-web-${options.name}-`));
   const dataDir = join(dir, "data");
@@ -49,6 +57,8 @@ export async function startAgent(options: { name: string; address?: string; extr
     "datastore capacity-mb 64",
     ...(options.extraConfig ?? []),
   ].join("\n") + "\n");
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  await options.prepare?.(dataDir);
   const proc = Bun.spawn({
     cmd: [process.execPath, join(repoRoot, "agent", "main.ts"), "start", "--config", configPath, "--data", dataDir],
     cwd: repoRoot,

@@ -129,7 +129,7 @@ export interface RuleFormValues {
 
 export const emptyRuleForm: RuleFormValues = { listenPort: "", dstAddr: "", dstPort: "", targetAddr: "", targetPort: "", backupAddr: "", backupPort: "" };
 
-export function RulesPage(props: { rules: InPathRule[]; ruleLines: string[]; csrf: string; values: RuleFormValues; error: string | null }) {
+export function RulesPage(props: { rules: InPathRule[]; csrf: string; values: RuleFormValues; error: string | null }) {
   const v = props.values;
   return (
     <div class="grid">
@@ -153,8 +153,7 @@ export function RulesPage(props: { rules: InPathRule[]; ruleLines: string[]; csr
                     <td data-label="">
                       <form method="post" action="/rules/remove" class="inline" data-confirm={`Remove the rule for listen port ${r.listenPort}?`}>
                         <Csrf token={props.csrf} />
-                        <input type="hidden" name="index" value={String(i)} />
-                        <input type="hidden" name="line" value={props.ruleLines[i] ?? ""} />
+                        <input type="hidden" name="listenPort" value={String(r.listenPort)} />
                         <button type="submit" class="danger">Remove</button>
                       </form>
                     </td>
