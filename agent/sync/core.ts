@@ -121,6 +121,9 @@ export interface CoreCounters {
 const metaRecv = "sync.recv";           // {generation, seq}: peer log received through
 const metaInitial = "sync.initial";     // {masterGeneration, cursor}: interrupted initial sync
 const metaInitialDone = "sync.initialDone"; // master generation the initial sync completed with
+const metaRepair = "sync.repair";       // hex labels removed as corrupt here, not yet fetched again
+/** Corrupt labels remembered for repair (beyond this, anti-entropy still finds them in union mode). */
+export const repairLabelsMax = 10_000;
 
 interface RecvMeta { generation: string; seq: number }
 interface InitialMeta { masterGeneration: string; cursor: number }
@@ -173,6 +176,7 @@ export class SyncCore {
   private scrubCursor: Label | null = null;
   private scrubCancel: (() => void) | null = null;
   private lastTrimSeq = 0;
+  private pendingRepair = new Set<string>();
   private reconId = 1;
   private ackListeners = new Set<(afterSeq: number, throughSeq: number, nowMs: number) => void>();
 
@@ -191,6 +195,7 @@ export class SyncCore {
   /** Builds the key index and starts listening to local commits. */
   start(): void {
     this.rebuildIndex();
+    for (const h of this.store.getMeta<string[]>(metaRepair) ?? []) this.pendingRepair.add(h);
     this.unsubscribe = this.store.onCommit((entries) => this.onLocalCommit(entries));
     if (this.scrubEnabled) this.scheduleScrub();
   }
@@ -475,6 +480,7 @@ export class SyncCore {
     const recv: RecvMeta = { generation: s.peer.generation, seq: throughSeq };
     const corrupt = await this.putVerified(segs, { [metaRecv]: recv });
     this.counters.receivedSegments += segs.length - corrupt.length;
+    if (this.pendingRepair.size > 0 && corrupt.length === 0) await this.noteRepaired(segs);
     for (const seg of segs) this.counters.receivedBytes += seg.payload.length;
     if (s.closed) return;
     this.send(s, { t: "ack", throughSeq, corrupt });
@@ -518,13 +524,16 @@ export class SyncCore {
     const nextSent = this.batchSentMs.values().next();
     this.oldestUnackedMs = nextSent.done ? null : nextSent.value;
     if (throughSeq > afterSeq) for (const l of this.ackListeners) l(afterSeq, throughSeq, now);
+    const bad: Label[] = [];
     for (const label of corrupt) {
       // Our copy failed at the peer: check it here (a corrupt one is removed by verify).
       if (this.store.get(label, { verify: true }) === undefined) {
         this.index.remove(label);
         this.counters.corruptFound++;
+        bad.push(label);
       }
     }
+    if (bad.length > 0) await this.noteCorrupt(bad);
     this.releaseSyncWaiters();
     this.maybeResumeSync(s);
     if (s.ackedSeq - this.lastTrimSeq >= this.bounds.trimEverySeqs) {
@@ -644,7 +653,8 @@ export class SyncCore {
         }
         for (const p of set) {
           if (minePrefixes.has(p)) continue;
-          if (mode === "union") want.push(p);
+          // A segment we lost to corruption is fetched back, even while overwriting.
+          if (mode === "union" || this.repairPrefixes().has(p)) want.push(p);
           else if (collectDeletes) collectDeletes.push(Buffer.from(p, "hex"));
         }
       }
@@ -707,6 +717,31 @@ export class SyncCore {
     const parity = this.role === "master" ? 1 : 0;
     this.reconId += 1;
     return this.reconId * 2 + parity;
+  }
+
+  private repairPrefixes(): Set<string> {
+    const out = new Set<string>();
+    for (const h of this.pendingRepair) out.add(h.slice(0, prefixBytes * 2));
+    return out;
+  }
+
+  private async noteCorrupt(labels: Label[]): Promise<void> {
+    for (const l of labels) {
+      if (this.pendingRepair.size >= repairLabelsMax) break;
+      this.pendingRepair.add(hex(l));
+    }
+    await this.store.putMeta(metaRepair, [...this.pendingRepair]);
+  }
+
+  private async noteRepaired(segs: StoredSegment[]): Promise<number> {
+    let n = 0;
+    for (const seg of segs) if (this.pendingRepair.delete(hex(seg.label))) n++;
+    if (n > 0) {
+      await this.store.putMeta(metaRepair, [...this.pendingRepair]);
+      this.counters.corruptRepaired += n;
+      this.log("notice", `repaired ${n} corrupt segment(s) from the peer`, "corruption_repaired");
+    }
+    return n;
   }
 
   private sleep(ms: number): Promise<void> {
@@ -883,6 +918,7 @@ export class SyncCore {
     }
     const corrupt = accept.length > 0 ? await this.putVerified(accept, meta) : [];
     this.counters.receivedSegments += accept.length - corrupt.length;
+    if (this.pendingRepair.size > 0 && corrupt.length === 0) await this.noteRepaired(accept);
     for (const seg of accept) this.counters.receivedBytes += seg.payload.length;
     if (refused.length > 0) {
       const key = ours ? -id : id;
@@ -952,6 +988,7 @@ export class SyncCore {
     this.scrubCursor = labels.length > this.bounds.scrubSegmentsPerTick ? labels[labels.length - 1]! : null;
     if (corrupt.length > 0) {
       this.counters.corruptFound += corrupt.length;
+      await this.noteCorrupt(corrupt);
       this.log("warning", `scrub found ${corrupt.length} corrupt segment(s); fetching them again from the peer`);
       const s = this.session;
       if (s && s.peer && !s.closed) {
@@ -978,11 +1015,8 @@ export class SyncCore {
 
   private async onFetched(segs: StoredSegment[]): Promise<void> {
     const corrupt = await this.putVerified(segs, {});
-    const repaired = segs.length - corrupt.length;
-    if (repaired > 0) {
-      this.counters.corruptRepaired += repaired;
-      this.log("notice", `repaired ${repaired} corrupt segment(s) from the peer`, "corruption_repaired");
-    }
+    const bad = new Set(corrupt.map(hex));
+    await this.noteRepaired(segs.filter((x) => !bad.has(hex(x.label))));
   }
 
   // ---------------------------------------------------------------- configuration
