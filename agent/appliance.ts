@@ -33,8 +33,10 @@ interface WebHandle { url: string; stop(): Promise<void> }
 interface ServiceEntry {
   name: "sync" | "optimization" | "web";
   label: string;
-  /** Module path relative to agent/ (a variable, so an absent module is not a build error). */
+  /** Module path relative to agent/ (to tell "not installed" from "failed to load"). */
   module: string;
+  /** Loads the module. A literal import() path, so `bun build` bundles it into the image. */
+  load(): Promise<Record<string, unknown>>;
   needsStore: boolean;
   create(mod: Record<string, unknown>, ctx: ApplianceContext): Promise<Service>;
 }
@@ -43,17 +45,23 @@ function bindOf(c: ApplianceConfig): string {
   return `${c.interfaces.primary}:${c.webPort}`;
 }
 
+const syncModulePath = "./sync/index.ts";
+
 const registry: ServiceEntry[] = [
   {
     name: "sync", label: "data store sync", module: "./sync/index.ts", needsStore: true,
+    // A variable path until agent/sync/index.ts exists (a literal one would break the build).
+    load: () => import(syncModulePath),
     create: async (mod, ctx) => await (mod.createSyncService as (c: ApplianceContext) => SyncService | Promise<SyncService>)(ctx),
   },
   {
     name: "optimization", label: "optimization service", module: "./optimize/index.ts", needsStore: true,
+    load: () => import("./optimize/index.ts"),
     create: async (mod, ctx) => await (mod.createOptimizationService as (c: ApplianceContext) => OptimizationService | Promise<OptimizationService>)(ctx),
   },
   {
     name: "web", label: "web UI", module: "../web/server.ts", needsStore: false,
+    load: () => import("../web/server.ts"),
     create: async (mod, ctx) => {
       // The web server starts on creation; wrap it in the Service shape. Its address
       // changes take effect at `restart` (not live: the change may come from the UI itself).
@@ -140,8 +148,7 @@ export class Appliance implements ControlledAppliance {
     const path = join(import.meta.dir, "store", "index.ts");
     let mod: Record<string, unknown>;
     try {
-      const spec = "./store/index.ts";
-      mod = await import(spec);
+      mod = await import("./store/index.ts");
     } catch (err) {
       this.storeInfo = existsSync(path)
         ? { name: "store", state: "failed", detail: asTandemError(err).message }
@@ -171,7 +178,7 @@ export class Appliance implements ControlledAppliance {
     }
     let mod: Record<string, unknown>;
     try {
-      mod = await import(entry.module);
+      mod = await entry.load();
     } catch (err) {
       const file = join(import.meta.dir, entry.module);
       if (!existsSync(file)) {
