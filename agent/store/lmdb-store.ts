@@ -289,7 +289,7 @@ export class LmdbSegmentStore implements SegmentStore {
 
   has(label: Label): boolean {
     assertLabel(label);
-    const present = this.segments.doesExist(label);
+    const present = this.present(label);
     if (present) this.touch(label);
     return present;
   }
@@ -408,6 +408,11 @@ export class LmdbSegmentStore implements SegmentStore {
 
   // ---- writes ------------------------------------------------------------------
 
+  /** Committed and not awaiting removal as corrupt (a repair must not be skipped as a duplicate). */
+  private present(label: Label): boolean {
+    return this.segments.doesExist(label) && (this.corruptPending.size === 0 || !this.corruptPending.has(labelHex(label)));
+  }
+
   async putSegments(segments: SegmentInput[], origin: Origin, meta?: Record<string, unknown>): Promise<ChangeEntry[]> {
     this.assertWritable();
     checkOrigin(origin);
@@ -419,7 +424,7 @@ export class LmdbSegmentStore implements SegmentStore {
       if (!(data instanceof Uint8Array) || data.length === 0 || data.length > segmentBytesMax) {
         throw new TandemError("badInput", `segment ${labelHex(segment.label)} must be 1 to ${segmentBytesMax} bytes`);
       }
-      if (this.segments.doesExist(segment.label)) this.touch(segment.label);
+      if (this.present(segment.label)) this.touch(segment.label);
       else fresh.push(segment);
     }
     checkMetaRecords(meta);
@@ -462,7 +467,7 @@ export class LmdbSegmentStore implements SegmentStore {
       if (!(payload instanceof Uint8Array) || payload.length > segmentBytesMax + 1024) {
         throw new TandemError("badInput", `segment ${labelHex(segment.label)} has a bad payload`);
       }
-      if (this.segments.doesExist(segment.label)) {
+      if (this.present(segment.label)) {
         this.touch(segment.label);
         continue;
       }
@@ -615,6 +620,9 @@ export class LmdbSegmentStore implements SegmentStore {
     const c: Counters = { ...this.applied };
     let identity = this.identityValue;
     const nowS = Math.floor(Date.now() / 1000);
+    // Corrupt values go first, so that a good copy queued to repair one lands after.
+    for (const label of this.corruptPending.values()) this.removeSegment(label, c);
+    this.corruptPending.clear();
     for (const op of batch.ops) {
       switch (op.kind) {
         case "put": {
@@ -681,8 +689,6 @@ export class LmdbSegmentStore implements SegmentStore {
         }
       }
     }
-    for (const label of this.corruptPending.values()) this.removeSegment(label, c);
-    this.corruptPending.clear();
     this.applyTouches(c);
     this.evict(c);
     this.boundTombstones(c);

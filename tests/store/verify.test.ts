@@ -74,11 +74,17 @@ describe("verify and digest", () => {
     const reopened = await openSegmentStore({ dir, ...opts });
     // Without verify the header and block are sound, so only a verified read catches it.
     expect(reopened.get(segments[0]!.label, { verify: true })).toBeUndefined();
+    expect(reopened.has(segments[0]!.label)).toBe(false);
+    // A repair sent right away (before the removal committed) is not taken for a duplicate.
+    const repaired = reopened.putSegments([segments[0]!], "peer");
     await reopened.idle();
-    expect(reopened.count()).toBe(7);
-    expect(reopened.changesSince(0, 100).map((e) => hex(e.label))).toEqual(segments.slice(1).map((s) => hex(s.label)));
+    const [entry] = await repaired;
+    expect(entry!.seq).toBe(9);
+    expect(reopened.get(segments[0]!.label, { verify: true })).toEqual(segments[0]!.data);
+    expect(reopened.count()).toBe(8);
+    expect(reopened.changesSince(0, 100).map((e) => hex(e.label))).toEqual([...segments.slice(1), segments[0]!].map((s) => hex(s.label)));
     await reopened.close();
-    expect(await runCli(["store", "verify", "--data", dir])).toMatchObject({ code: 0, stdout: "checked 7 corrupt 0\n" });
+    expect(await runCli(["store", "verify", "--data", dir])).toMatchObject({ code: 0, stdout: "checked 8 corrupt 0\n" });
   });
 
   test("digest is the same for the same key set in any order, and works beside a live writer", async () => {
