@@ -56,7 +56,7 @@ function splice(out: Uint8Array, at: number, deleteCount: number, insert: Uint8A
 }
 
 function mutate(block: Uint8Array, random: () => number): Uint8Array {
-  let out = Uint8Array.from(block);
+  let out: Uint8Array = Uint8Array.from(block);
   const rounds = 1 + Math.floor(random() * 3);
   for (let r = 0; r < rounds; r++) {
     const at = Math.floor(random() * Math.max(1, out.length));
