@@ -1,10 +1,12 @@
 // Child process of the crash test: writes to a store as fast as it can until it is
 // killed: batches of new segments with a meta cursor in the same transaction, several
 // calls in flight so they coalesce, at a small capacity so eviction runs all the
-// time, plus deletes, trims, verified reads and LRU touches. After every durable
-// commit it prints `acked SEQ` so the test knows what must survive a SIGKILL.
+// time, plus peer writes in at-rest form, deletes, trims, verified reads, LRU
+// touches and the odd clear(). After every durable commit it prints `acked SEQ`
+// so the test knows what must survive a SIGKILL.
 // Usage: bun tests/store/crash-writer.ts DIR SEED
-import { openSegmentStore, type SegmentInput } from "../../agent/store/index.ts";
+import { compressSegment } from "../../agent/store/codec.ts";
+import { openSegmentStore, type SegmentInput, type StoredSegment } from "../../agent/store/index.ts";
 import { blake3 } from "../../wasm/index.ts";
 
 const [dir, seedText] = process.argv.slice(2);
@@ -35,6 +37,11 @@ function makeSegment(): SegmentInput {
   return { label: blake3(data), data };
 }
 
+function toStored(segment: SegmentInput): StoredSegment {
+  const block = compressSegment(segment.data);
+  return { label: segment.label, encoding: block ? "lz4" : "raw", rawBytes: segment.data.length, payload: block ?? segment.data };
+}
+
 const recent: Uint8Array[] = [];
 let batches = 0;
 const inFlightMax = 4;
@@ -49,7 +56,11 @@ async function writeOne(): Promise<void> {
     if (data) segments.push({ label: again, data });
   }
   batches++;
-  const entries = await store.putSegments(segments, "local", { cursor: { batch: batches, at: Date.now() } });
+  const meta = { cursor: { batch: batches, at: Date.now() } };
+  // A third of the batches arrive as from the sync peer, in at-rest form.
+  const entries = random() < 0.33
+    ? await store.putStored(segments.map(toStored), "peer", meta)
+    : await store.putSegments(segments, "local", meta);
   for (const e of entries.slice(-4)) recent.push(e.label);
   while (recent.length > 64) recent.shift();
   process.stdout.write(`acked ${store.lastSeq()}\n`);
@@ -66,6 +77,10 @@ while (true) {
   else if (roll < 0.08) await store.trimChangesThrough(Math.floor(store.lastSeq() * random()));
   else if (roll < 0.2 && recent.length > 0) store.get(recent[Math.floor(random() * recent.length)]!, { verify: true });
   else if (roll < 0.25) await store.putMeta("writer", { pid: process.pid, batches });
+  else if (roll < 0.26) {
+    await store.clear();
+    recent.length = 0;
+  }
   await store.idle();
   if (!announced) {
     announced = true;
