@@ -65,6 +65,8 @@ export interface SyncStatus {
   sentBytes: number; receivedBytes: number;
   lastCheck: CheckResult | null;
   restartRequired: string | null;
+  /** Sync traffic both ways over the last second (bytes/s). */
+  throughputBps?: number;
 }
 
 export interface CheckResult {
@@ -82,4 +84,8 @@ export interface SyncService extends Service {
   status(): SyncStatus;
   /** Runs one consistency check now (reconciliation plus repair). */
   checkNow(): Promise<CheckResult>;
+  /** Sync mode commit gate: resolves once the peer durably holds these change entries
+   *  (at once in async mode, or when the pair dropped to async). Optimization calls it
+   *  after a local putSegments before it treats the segments as committed. */
+  awaitReplicated?(entries: import("./store/types.ts").ChangeEntry[]): Promise<void>;
 }

@@ -380,7 +380,7 @@ export class SyncCore {
         if (m.last) this.resolveWaiter(s, `keys:${m.id}`, m);
         return;
       }
-      case "rc.want": return this.onWant(s, m.id, m.want, m.drop);
+      case "rc.want": return this.onWant(s, m.id, m.want, m.drop, m.last);
       case "rc.push": return this.onPush(s, m.id, m.segs);
       case "rc.end": {
         if (m.cursor !== null && this.role === "backup" && !s.paired && s.peer) {
@@ -660,7 +660,11 @@ export class SyncCore {
       }
       const wdoneP = this.waitFor(s, `rc.wdone:${id}`);
       const endackP = this.waitFor(s, `rc.endack:${id}`);
-      tally.bytes += this.send(s, { t: "rc.want", id, want: Buffer.from(want.join(""), "hex"), drop: new Uint8Array(0) });
+      for (let i = 0; i === 0 || i < want.length; i += this.bounds.keysPerMessageMax) {
+        const part = want.slice(i, i + this.bounds.keysPerMessageMax);
+        const last = i + this.bounds.keysPerMessageMax >= want.length;
+        tally.bytes += this.send(s, { t: "rc.want", id, want: Buffer.from(part.join(""), "hex"), drop: new Uint8Array(0), last });
+      }
       tally.missingHere += want.length;
       // Push what the peer lacks, in key order, paced by the link.
       let batch: StoredSegment[] = [];
@@ -874,7 +878,7 @@ export class SyncCore {
     return found;
   }
 
-  private async onWant(s: Session, id: number, want: Uint8Array, drop: Uint8Array): Promise<void> {
+  private async onWant(s: Session, id: number, want: Uint8Array, drop: Uint8Array, last: boolean): Promise<void> {
     let batch: StoredSegment[] = [];
     let bytes = 0;
     for (let o = 0; o < want.length; o += prefixBytes) {
@@ -891,7 +895,7 @@ export class SyncCore {
     }
     if (batch.length > 0) this.sendPush(s, id, batch);
     if (drop.length > 0) await this.onDel(s, drop);
-    this.send(s, { t: "rc.wdone", id });
+    if (last) this.send(s, { t: "rc.wdone", id });
   }
 
   private sendPush(s: Session, id: number, segs: StoredSegment[]): void {
@@ -1002,12 +1006,16 @@ export class SyncCore {
 
   private onFetch(s: Session, labels: Label[]): void {
     const segs: StoredSegment[] = [];
+    let bytes = 0;
     for (const l of labels) {
       if (this.store.get(l, { verify: true }) === undefined) continue;
       const seg = this.store.getStored(l);
-      if (seg) segs.push(seg);
-      if (segs.length >= 256) {
+      if (!seg) continue;
+      segs.push(seg);
+      bytes += seg.payload.length;
+      if (bytes >= this.bounds.pushBatchBytesMax) {
         this.send(s, { t: "fetched", segs: segs.splice(0) });
+        bytes = 0;
       }
     }
     if (segs.length > 0) this.send(s, { t: "fetched", segs });

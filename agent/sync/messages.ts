@@ -39,7 +39,7 @@ export interface RepMsg { t: "rep"; throughSeq: number; segs: StoredSegment[] }
 export interface AckMsg { t: "ack"; throughSeq: number; corrupt: Label[] }
 export interface FpMsg { t: "rc.fp"; id: number; mode: ReconMode; bits: number; from: number; to: number; fps: Uint8Array }
 export interface KeysMsg { t: "rc.keys"; id: number; buckets: Uint32Array; counts: Uint32Array; prefixes: Uint8Array; last: boolean }
-export interface WantMsg { t: "rc.want"; id: number; want: Uint8Array; drop: Uint8Array }
+export interface WantMsg { t: "rc.want"; id: number; want: Uint8Array; drop: Uint8Array; last: boolean }
 export interface PushMsg { t: "rc.push"; id: number; segs: StoredSegment[] }
 export interface EndMsg { t: "rc.end"; id: number; cursor: number | null }
 export interface WdoneMsg { t: "rc.wdone"; id: number }
@@ -179,6 +179,7 @@ export function fromWire(v: unknown): SyncMessage {
         t: "rc.want", id: uint(m.id, "id"),
         want: bin(m.want, "want", prefixBytes, labelsPerMessageMax * 2),
         drop: bin(m.drop, "drop", prefixBytes, labelsPerMessageMax * 2),
+        last: bool(m.last, "last"),
       };
     case "rc.push": return { t: "rc.push", id: uint(m.id, "id"), segs: segs(m.segs, "segs") };
     case "rc.end": return { t: "rc.end", id: uint(m.id, "id"), cursor: m.cursor == null ? null : uint(m.cursor, "cursor", 0xffffffff) };

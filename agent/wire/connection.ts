@@ -61,6 +61,8 @@ export class Connection {
   private readonly timer: Timer;
   bytesSent = 0;
   bytesReceived = 0;
+  /** Total frame bytes ever accepted by send() (the wire size of each message). */
+  bytesQueuedTotal = 0;
 
   constructor(private readonly socket: Socket<SocketData>, private readonly options: ConnectionOptions = {}) {
     this.label = options.label ?? "conn";
@@ -104,6 +106,7 @@ export class Connection {
       this.close(err.message);
       return Promise.reject(err);
     }
+    this.bytesQueuedTotal += frame.length;
     this.writeRaw(frame);
     if (this.queuedBytes < sendQueueHighBytes) return Promise.resolve();
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
