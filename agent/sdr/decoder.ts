@@ -7,6 +7,7 @@
 import { blake3 } from "../../wasm/index.ts";
 import { TandemError } from "../errors.ts";
 import type { Label, SegmentInput, SegmentStore } from "../store/types.ts";
+import { segmentCache, StoreWriter } from "./cache.ts";
 import { applyDelta } from "./delta.ts";
 import { superFeatures } from "./features.ts";
 import { LearnedIndex, labelKey } from "./learned.ts";
@@ -57,6 +58,8 @@ export class SdrDecoder {
   private readonly learnResemblance: boolean;
   private readonly decompressor = new StreamDecompressor();
   private readonly learned: RecentWindow;
+  private readonly cache: RecentWindow;
+  private readonly writer: StoreWriter;
   private prev: Label | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -66,6 +69,8 @@ export class SdrDecoder {
     this.fetchMissing = options.fetchMissing;
     this.index = LearnedIndex.forStore(options.store, options.indexPath);
     this.learnResemblance = options.learnResemblance ?? true;
+    this.cache = segmentCache(options.store);
+    this.writer = new StoreWriter(options.store);
     this.learned = new RecentWindow(options.learnedWindowBytesMax ?? learnedWindowBytesMaxDefault, learnedWindowEntriesMax);
   }
 
@@ -82,7 +87,11 @@ export class SdrDecoder {
     if (this.closed) return;
     this.closed = true;
     this.decompressor.close();
-    await this.index.close();
+    try {
+      await this.writer.drain();
+    } finally {
+      await this.index.close();
+    }
   }
 
   private async decodeFrame(frame: Uint8Array): Promise<Uint8Array[]> {
@@ -100,7 +109,7 @@ export class SdrDecoder {
     const items = await this.resolveOps(ops, learn);
     await this.fetchAbsent(items, learn);
     const out = this.assemble(items, learn);
-    if (learn.length > 0) await this.store.putSegments(learn, "local");
+    await this.writer.put(learn);
     return out;
   }
 
@@ -164,6 +173,7 @@ export class SdrDecoder {
     const key = labelKey(label);
     if (this.learned.has(label, key)) return;
     this.learned.set(label, data, key);
+    this.cache.set(label, data, key);
     learn.push({ label, data });
     if (this.learnResemblance) {
       const features = superFeatures(data);
@@ -208,7 +218,7 @@ export class SdrDecoder {
 
   private available(label: Label, definedHere: Set<number>): boolean {
     const key = labelKey(label);
-    return this.learned.has(label, key) || definedHere.has(key) || this.store.has(label);
+    return this.learned.has(label, key) || definedHere.has(key) || this.cache.has(label, key) || this.store.has(label);
   }
 
   /** Pass 2: one REQ for every segment (or delta base) this side lacks. */
@@ -253,7 +263,12 @@ export class SdrDecoder {
   }
 
   private segmentData(label: Label): Uint8Array | undefined {
-    return this.learned.get(label) ?? this.store.get(label);
+    const key = labelKey(label);
+    const hit = this.learned.get(label, key) ?? this.cache.get(label, key);
+    if (hit) return hit;
+    const stored = this.store.get(label);
+    if (stored) this.cache.set(label, stored, key);
+    return stored;
   }
 
   /** Pass 3: the output, in order; deltas are applied and verified here. */

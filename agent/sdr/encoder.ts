@@ -9,6 +9,7 @@
 // after the store evicted it.
 import { blake3, StreamChunker, defaultChunkParams, type ChunkParams, type Segment } from "../../wasm/index.ts";
 import type { Label, SegmentInput, SegmentStore } from "../store/types.ts";
+import { segmentCache, StoreWriter } from "./cache.ts";
 import { encodeDelta } from "./delta.ts";
 import { superFeatures } from "./features.ts";
 import { LearnedIndex, labelKey } from "./learned.ts";
@@ -77,6 +78,8 @@ export class SdrEncoder {
   private readonly deltaRatioMax: number;
   private readonly sent: RecentWindow;
   private readonly runs = new RecentWindow(runWindowBytesMax, runWindowEntriesMax);
+  private readonly cache: RecentWindow;
+  private readonly writer: StoreWriter;
   /** Undefined while speculating (comparing input against the expected segment). */
   private chunker: StreamChunker | undefined;
   /** Input bytes matched so far against the expected segment. */
@@ -102,6 +105,8 @@ export class SdrEncoder {
     this.params = options.params ?? defaultChunkParams;
     this.chunker = new StreamChunker(this.params);
     this.index = LearnedIndex.forStore(options.store, options.indexPath);
+    this.cache = segmentCache(options.store);
+    this.writer = new StoreWriter(options.store);
     const level = options.zstdLevel ?? zstdLevelDefault;
     this.compressor = level > 0 ? new StreamCompressor(level, options.zstdWindowLog ?? zstdWindowLogDefault) : undefined;
     this.frameBodyBytesTarget = options.frameBodyBytesTarget ?? frameBodyBytesTargetDefault;
@@ -156,7 +161,7 @@ export class SdrEncoder {
     const out: { label: Uint8Array; data: Uint8Array }[] = [];
     for (const label of labels) {
       this.stats.reqSegments++;
-      const data = this.sent.get(label) ?? this.runs.get(label) ?? this.store.get(label);
+      const data = this.sent.get(label) ?? this.runs.get(label) ?? this.cache.get(label) ?? this.store.get(label);
       if (data) out.push({ label, data });
       else this.stats.reqMisses++;
     }
@@ -168,7 +173,11 @@ export class SdrEncoder {
     if (this.closed) return;
     this.closed = true;
     this.compressor?.close();
-    await this.index.close();
+    try {
+      await this.writer.drain();
+    } finally {
+      await this.index.close();
+    }
   }
 
   private serialized<T>(work: () => Promise<T>): Promise<T> {
@@ -196,7 +205,17 @@ export class SdrEncoder {
 
   /** Data of the segment expected next (the successor of the last known one), if at hand. */
   private expectedData(): Uint8Array | undefined {
-    return this.expect ? this.sent.get(this.expect) ?? this.store.get(this.expect) : undefined;
+    return this.expect ? this.dataOf(this.expect) : undefined;
+  }
+
+  /** A known segment's bytes: this channel's window, the shared cache, else the store. */
+  private dataOf(label: Label): Uint8Array | undefined {
+    const key = labelKey(label);
+    const hit = this.sent.get(label, key) ?? this.cache.get(label, key);
+    if (hit) return hit;
+    const stored = this.store.get(label);
+    if (stored) this.cache.set(label, stored, key);
+    return stored;
   }
 
   /** After a chunked slice that ended on a known segment whose successor is known: if
@@ -238,7 +257,7 @@ export class SdrEncoder {
       this.held = [];
       this.heldBytes = 0;
       this.stats.speculatedSegments++;
-      this.segment(this.expect!, expected);
+      this.segment(this.expect!, expected, true);
       await this.frameIfFull(frames);
     }
     await this.resumeChunking(frames);
@@ -263,9 +282,9 @@ export class SdrEncoder {
     this.stats.literalBytes += data.length;
   }
 
-  private segment(label: Label, data: Uint8Array): void {
+  private segment(label: Label, data: Uint8Array, known = false): void {
     const key = labelKey(label);
-    if (this.sent.has(label, key) || this.store.has(label)) {
+    if (known || this.sent.has(label, key) || this.cache.has(label, key) || this.store.has(label)) {
       this.sent.set(label, data, key);
       this.stats.refSegments++;
       const run = this.run;
@@ -287,6 +306,7 @@ export class SdrEncoder {
     const predictedBase = this.shadow;
     this.expect = undefined;
     this.sent.set(label, data, key);
+    this.cache.set(label, data, key);
     this.learn.push({ label, data });
     const features = this.resemblance ? superFeatures(data) : undefined;
     const delta = this.resemblance ? this.bestDelta(label, data, predictedBase, features) : undefined;
@@ -315,7 +335,7 @@ export class SdrEncoder {
     let budget = Math.floor(data.length * this.deltaRatioMax);
     const tryBase = (base: Label | undefined) => {
       if (!base || sameLabel(base, label) || (best && sameLabel(best.base, base))) return;
-      const baseData = this.sent.get(base) ?? this.store.get(base);
+      const baseData = this.dataOf(base);
       if (!baseData) return;
       const delta = encodeDelta(baseData, data, budget);
       if (delta && delta.length <= budget) {
@@ -392,7 +412,7 @@ export class SdrEncoder {
     this.stats.bodyBytes += body.length;
     this.stats.frames++;
     this.stats.outputBytes += frame.length;
-    if (learn.length > 0) await this.store.putSegments(learn, "local");
+    await this.writer.put(learn);
     return frame;
   }
 }

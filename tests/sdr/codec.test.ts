@@ -9,14 +9,15 @@ import { SdrDecoder, SdrEncoder } from "../../agent/sdr/index.ts";
 import { BodyEncoding, OpType, encodeBody, encodeFrame } from "../../agent/sdr/wire.ts";
 import { blake3, chunkAndHash } from "../../wasm/index.ts";
 import {
-  decodeAll, editRandomly, encodeAll, frameBytes, openStore, randomBytes, removeTempDirs, same, textBytes, xorshift,
+  decodeAll, editRandomly, encodeAll, frameBytes, openStore, randomBytes, removeTempDirs, same, tempDir, textBytes, xorshift,
 } from "./helpers.ts";
 
 afterAll(removeTempDirs);
 
 async function pair() {
+  const decDir = tempDir();
   const encStore = await openStore();
-  const decStore = await openStore();
+  const decStore = await openStore(decDir);
   const encoder = new SdrEncoder({ store: encStore });
   const decoder = new SdrDecoder({ store: decStore, fetchMissing: async (labels) => encoder.answer(labels) });
   const close = async () => {
@@ -25,7 +26,7 @@ async function pair() {
     await encStore.close();
     await decStore.close();
   };
-  return { encStore, decStore, encoder, decoder, close };
+  return { encStore, decStore, decDir, encoder, decoder, close };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<TandemError> {
@@ -133,9 +134,9 @@ describe("SDR REQ/REP and refusals", () => {
     expect(same(await decodeAll(decoder, frames), input)).toBe(true);
     expect(decoder.stats.runMisses).toBeGreaterThan(0);
     expect(decoder.stats.reqSegments).toBeGreaterThan(0);
-    expect(freshStore.count()).toBe(new Set(labelsOf(input).map((l) => Buffer.from(l).toString("hex"))).size);
     await encoder.close();
     await decoder.close();
+    expect(freshStore.count()).toBe(new Set(labelsOf(input).map((l) => Buffer.from(l).toString("hex"))).size);
     await freshStore.close();
     await p.close();
   });
@@ -158,19 +159,26 @@ describe("SDR REQ/REP and refusals", () => {
     const input = randomBytes(600_000, 61);
     await decodeAll(p.decoder, await encodeAll(p.encoder, input));
     const labels = labelsOf(input);
-    // The decoder side keeps its successor records but loses the segments.
+    // The decoder side keeps its successor records but loses the segments (and,
+    // reopened, its in-memory cache of them).
+    await p.decoder.close();
     await p.decStore.deleteSegments(labels);
+    await p.decStore.close();
+    const decStore = await openStore(p.decDir);
     const encoder = new SdrEncoder({ store: p.encStore });
-    const decoder = new SdrDecoder({ store: p.decStore, fetchMissing: async () => [] });
+    const decoder = new SdrDecoder({ store: decStore, fetchMissing: async () => [] });
     const frames = await encodeAll(encoder, input);
     const err = await rejection(decodeAll(decoder, frames));
     expect(err.code).toBe("missingSegment");
     expect(err.message).toContain(`${labels.length} segments missing`);
     expect(err.message).toContain(Buffer.from(labels[0]!).toString("hex"));
     expect((err.detail as { count: number }).count).toBe(labels.length);
+    expect(decStore.count()).toBe(0);
     await encoder.close();
     await decoder.close();
-    await p.close();
+    await decStore.close();
+    await p.encoder.close();
+    await p.encStore.close();
   });
 
   test("a poisoned DEF is refused and nothing is stored", async () => {
@@ -178,7 +186,7 @@ describe("SDR REQ/REP and refusals", () => {
     const decoder = new SdrDecoder({ store, fetchMissing: async () => [] });
     const good = textBytes(5000, 71);
     const poisoned = good.slice();
-    poisoned[100] ^= 1;
+    poisoned[100] = poisoned[100]! ^ 1;
     const label = blake3(good);
     const body = encodeBody([
       { type: OpType.def, label: blake3(textBytes(4000, 72)), data: textBytes(4000, 72) },
@@ -211,9 +219,9 @@ describe("SDR REQ/REP and refusals", () => {
     });
     const out = await honest.decode(frame());
     expect(same(new Uint8Array(Buffer.concat(out)), wanted)).toBe(true);
+    await honest.close();
     expect(store.has(label)).toBe(true);
     expect(store.has(blake3(intruder))).toBe(false);
-    await honest.close();
     await store.close();
   });
 
