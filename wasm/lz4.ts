@@ -194,7 +194,6 @@ export const lz4FrameBlockBytesChoices = [65536, 262144, 1048576, 4194304] as co
 /** Raw bytes per block of a legacy frame (`lz4 -l`). */
 export const lz4LegacyBlockBytes = 8 * 1024 * 1024;
 const uncompressedFlag = 0x80000000;
-const frameHeaderBytesMax = 4 + 2 + 8 + 4 + 1;
 
 export interface Lz4FrameEncoderOptions {
   /** Block maximum: 65536, 262144, 1048576 or 4194304 (default 4194304, as `lz4`). */

@@ -404,6 +404,10 @@ describe("interop with the real lz4 command through processes", () => {
     const garbage = sh(`head -c 5000 '${smallPath}' | ${tandem} decompress > /dev/null`);
     expect(garbage.code).toBe(1);
     expect(garbage.stderr).toMatch(/unknown frame magic/);
+    const closedReader = sh(`lz4 -1 -c < '${bigPath}' | ${tandem} decompress | head -c 100 > /dev/null; echo "\${PIPESTATUS[1]}"`);
+    expect(closedReader.stdout).toBe("1");
+    expect(closedReader.stderr).toMatch(/tandem decompress: output closed/);
+    expect(closedReader.stderr).not.toMatch(/at /); // a message, not a stack trace
     const badOption = sh(`${tandem} compress --block-bytes 12 < /dev/null`);
     expect(badOption.code).toBe(2);
     expect(badOption.stderr).toMatch(/block-bytes/);
