@@ -36,7 +36,7 @@ import {
 /** Segments applied in one write transaction (a single larger call still commits whole). */
 export const writeBatchSegmentsMax = 4096;
 /** Segments waiting for a transaction before putSegments callers wait for room. */
-export const writeQueueSegmentsMax = 32768;
+export const writeQueueSegmentsMax = 16384;
 /** Segments one putSegments / putStored / deleteSegments call may carry. */
 export const callSegmentsMax = 16384;
 /** Segments evicted per transaction; at least two write batches so eviction keeps pace. */
