@@ -1,0 +1,129 @@
+// A real sync process for the process-level tests and the benchmark: opens a real LMDB
+// store (agent/store), starts the real SyncService on real sockets, and obeys one JSON
+// command per stdin line, answering one JSON line on stdout:
+//   {"cmd":"write","n":100,"size":8192,"compressible":true} -> {"ok":true,"written":100,"labels":[...]}
+//   {"cmd":"status"} | {"cmd":"check"} | {"cmd":"alarms"} | {"cmd":"count"}
+//   {"cmd":"config","sync":{...SyncConfig fields}}   (applied online)
+// Arguments: --data DIR --addr A --role master|backup [--peer B] [--port N] [--secret S]
+//   [--mode async|sync] [--model M] [--sw-version V] [--capacity-mb N] [--reconnect S]
+//   [--check S] [--no-sync]
+// Prints `ready <port>` once listening. Stands in for `tandem start` so sync can be
+// tested on its own; the appliance runs the same service module.
+import { randomBytes } from "node:crypto";
+import { hashOne } from "../../agent/store/codec.ts";
+import { openSegmentStore } from "../../agent/store/index.ts";
+import { defaultConfig, type ApplianceConfig } from "../../agent/config/types.ts";
+import { EventLog } from "../../agent/events.ts";
+import { MetricsRegistry } from "../../agent/metrics/registry.ts";
+import { createSyncServiceWith } from "../../agent/sync/service.ts";
+
+const args = new Map<string, string>();
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i]!;
+  if (!a.startsWith("--")) continue;
+  const next = argv[i + 1];
+  if (next === undefined || next.startsWith("--")) args.set(a.slice(2), "true");
+  else (args.set(a.slice(2), next), i++);
+}
+const need = (k: string) => {
+  const v = args.get(k);
+  if (!v) throw new Error(`harness: --${k} is required`);
+  return v;
+};
+
+const dataDir = need("data");
+const model = args.get("model") ?? "TDM-1000";
+const softwareVersion = args.get("sw-version") ?? "0.1.0";
+const capacityMb = Number(args.get("capacity-mb") ?? 1024);
+const store = await openSegmentStore({ dir: dataDir, capacityBytes: capacityMb * 1024 * 1024, model, softwareVersion });
+
+let config: ApplianceConfig = structuredClone(defaultConfig);
+config.hostname = args.get("name") ?? `${need("role")}-${need("addr")}`;
+config.interfaces.aux = need("addr");
+config.datastore.capacityMb = capacityMb;
+config.datastore.sync = {
+  enabled: args.get("no-sync") !== "true",
+  master: need("role") === "master",
+  peerIp: args.get("peer") ?? null,
+  port: Number(args.get("port") ?? 7744),
+  mode: (args.get("mode") as "async" | "sync") ?? "async",
+  secret: args.get("secret") ?? null,
+  reconnectS: Number(args.get("reconnect") ?? 1),
+  checkIntervalS: Number(args.get("check") ?? 300),
+};
+
+const events = new EventLog(true, "info");
+const metrics = new MetricsRegistry();
+const service = createSyncServiceWith({
+  version: { model, softwareVersion }, config: () => config, store, events, metrics,
+}, { scrubTickMs: Number(args.get("scrub-ms") ?? 1000) });
+await service.start();
+process.on("SIGTERM", () => {
+  void service.stop().then(() => store.close()).finally(() => process.exit(0));
+});
+console.log(`ready ${service.listenPort() ?? 0}`);
+
+function segment(size: number, compressible: boolean): { label: Uint8Array; data: Uint8Array } {
+  const data = new Uint8Array(randomBytes(size));
+  if (compressible) for (let i = 0; i < size; i += 2) data[i] = 32 + (i % 64);
+  return { label: hashOne(data), data };
+}
+
+async function handle(cmd: Record<string, unknown>): Promise<unknown> {
+  switch (cmd.cmd) {
+    case "write": {
+      const n = Number(cmd.n ?? 1);
+      const size = Number(cmd.size ?? 4096);
+      const labels: string[] = [];
+      for (let done = 0; done < n;) {
+        const batch = [];
+        for (let i = 0; i < Math.min(1024, n - done); i++) batch.push(segment(size, cmd.compressible !== false));
+        const entries = await store.putSegments(batch, "local");
+        await service.awaitReplicated(entries);
+        if (cmd.labels) for (const s of batch) labels.push(Buffer.from(s.label).toString("hex"));
+        done += batch.length;
+      }
+      return { ok: true, written: n, labels };
+    }
+    case "status": return { ok: true, status: service.status(), count: store.count() };
+    case "count": return { ok: true, count: store.count() };
+    case "check": return { ok: true, check: await service.checkNow() };
+    case "alarms": return { ok: true, alarms: events.recent(1000).filter((e) => e.alarm).map((e) => e.alarm) };
+    case "metrics": return { ok: true, text: metrics.render() };
+    case "config": {
+      const next = structuredClone(config);
+      Object.assign(next.datastore.sync, cmd.sync as object);
+      const result = await service.applyConfig(next);
+      config = next;
+      return { ok: true, result };
+    }
+    default: return { ok: false, error: `unknown command ${String(cmd.cmd)}` };
+  }
+}
+
+const decoder = new TextDecoder();
+let buffered = "";
+let chain = Promise.resolve();
+for await (const chunk of Bun.stdin.stream()) {
+  buffered += decoder.decode(chunk, { stream: true });
+  let nl;
+  while ((nl = buffered.indexOf("\n")) >= 0) {
+    const line = buffered.slice(0, nl).trim();
+    buffered = buffered.slice(nl + 1);
+    if (!line) continue;
+    chain = chain.then(async () => {
+      let reply: unknown;
+      try {
+        reply = await handle(JSON.parse(line));
+      } catch (err) {
+        reply = { ok: false, error: (err as Error).message };
+      }
+      process.stdout.write(JSON.stringify(reply) + "\n");
+    });
+  }
+}
+await chain;
+await service.stop();
+await store.close();
+process.exit(0);
