@@ -4,7 +4,8 @@
 // while it is still opening the store). After every kill the real `tandem store
 // verify` must find no corrupt value and no disagreement between the change log,
 // the order index, the counters and the segments; the store must open for writing;
-// and nothing the child saw acknowledged as durable may be missing.
+// and nothing the child saw acknowledged as durable may be missing. Once, verify
+// also runs while the writer is live.
 import { afterAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import { openSegmentStore } from "../../agent/store/index.ts";
@@ -15,7 +16,9 @@ afterAll(removeTempDirs);
 const kills = 24;
 const readyTimeoutMs = 30_000;
 
-async function runUntilKilled(dir: string, seed: number, killAfterMs: number, waitForReady: boolean): Promise<{ acked: number; ready: boolean; stderr: string }> {
+async function runUntilKilled(
+  dir: string, seed: number, killAfterMs: number, waitForReady: boolean, whileRunning?: () => Promise<void>,
+): Promise<{ acked: number; ready: boolean; stderr: string }> {
   const proc = Bun.spawn([process.execPath, join(import.meta.dir, "crash-writer.ts"), dir, String(seed)], {
     stdout: "pipe", stderr: "pipe",
   });
@@ -46,6 +49,7 @@ async function runUntilKilled(dir: string, seed: number, killAfterMs: number, wa
     clearTimeout(timer);
   }
   await Bun.sleep(killAfterMs);
+  if (whileRunning) await whileRunning();
   proc.kill("SIGKILL");
   await proc.exited;
   await reading;
@@ -59,7 +63,14 @@ test(`a writer SIGKILLed ${kills} times leaves a store that opens, verifies clea
   for (let round = 0; round < kills; round++) {
     // Every fourth round dies early, possibly while opening the store.
     const early = round > 0 && round % 4 === 0;
-    const { acked, ready, stderr } = await runUntilKilled(dir, round + 1, early ? Math.floor(random() * 150) : 20 + Math.floor(random() * 400), !early);
+    // In round 1 the real verify also runs beside the live writer (one read snapshot).
+    const live = round === 1 ? async () => {
+      const verify = await runCli(["store", "verify", "--data", dir]);
+      expect(verify.stdout).toMatch(/^checked \d+ corrupt 0\n$/);
+      expect(verify.code).toBe(0);
+    } : undefined;
+    const killAfterMs = early ? Math.floor(random() * 150) : 20 + Math.floor(random() * 400);
+    const { acked, ready, stderr } = await runUntilKilled(dir, round + 1, killAfterMs, !early, live);
     if (!early) {
       expect(ready, `writer never became ready: ${stderr}`).toBe(true);
       readyRounds++;
