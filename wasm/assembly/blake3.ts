@@ -5,7 +5,9 @@
 // chunk of an input go through a 4-lane v128 compressor (four chunks side by side,
 // state transposed: lane i of every vector belongs to chunk i), also across input
 // boundaries in batch calls; the last chunk, parents and root output use the scalar
-// compressor. Round code is unrolled (generated once from the spec's permutation).
+// compressor. Rounds are loops that permute the message words in place: Bun's JSC
+// ran the fully unrolled forms (scalar and SIMD) markedly slower than these small
+// functions, while V8 prefers unrolled; we tune for the runtime we ship on.
 
 // Flags of the BLAKE3 spec (section 2.1).
 const CHUNK_START: u32 = 1;
@@ -54,14 +56,16 @@ let outFlags: u32 = 0;
 function compress(cvPtr: usize, blockPtr: usize, blockLen: u32, counter: u64, flags: u32, outPtr: usize, full: bool): void {
   const c0 = load<u32>(cvPtr, 0), c1 = load<u32>(cvPtr, 4), c2 = load<u32>(cvPtr, 8), c3 = load<u32>(cvPtr, 12);
   const c4 = load<u32>(cvPtr, 16), c5 = load<u32>(cvPtr, 20), c6 = load<u32>(cvPtr, 24), c7 = load<u32>(cvPtr, 28);
-  const m0 = load<u32>(blockPtr, 0), m1 = load<u32>(blockPtr, 4), m2 = load<u32>(blockPtr, 8), m3 = load<u32>(blockPtr, 12);
-  const m4 = load<u32>(blockPtr, 16), m5 = load<u32>(blockPtr, 20), m6 = load<u32>(blockPtr, 24), m7 = load<u32>(blockPtr, 28);
-  const m8 = load<u32>(blockPtr, 32), m9 = load<u32>(blockPtr, 36), m10 = load<u32>(blockPtr, 40), m11 = load<u32>(blockPtr, 44);
-  const m12 = load<u32>(blockPtr, 48), m13 = load<u32>(blockPtr, 52), m14 = load<u32>(blockPtr, 56), m15 = load<u32>(blockPtr, 60);
+  let m0 = load<u32>(blockPtr, 0), m1 = load<u32>(blockPtr, 4), m2 = load<u32>(blockPtr, 8), m3 = load<u32>(blockPtr, 12);
+  let m4 = load<u32>(blockPtr, 16), m5 = load<u32>(blockPtr, 20), m6 = load<u32>(blockPtr, 24), m7 = load<u32>(blockPtr, 28);
+  let m8 = load<u32>(blockPtr, 32), m9 = load<u32>(blockPtr, 36), m10 = load<u32>(blockPtr, 40), m11 = load<u32>(blockPtr, 44);
+  let m12 = load<u32>(blockPtr, 48), m13 = load<u32>(blockPtr, 52), m14 = load<u32>(blockPtr, 56), m15 = load<u32>(blockPtr, 60);
   let v0 = c0, v1 = c1, v2 = c2, v3 = c3, v4 = c4, v5 = c5, v6 = c6, v7 = c7;
   let v8 = IV0, v9 = IV1, v10 = IV2, v11 = IV3;
   let v12 = <u32>counter, v13 = <u32>(counter >>> 32), v14 = blockLen, v15 = flags;
-    // round 0
+  // Rounds as a loop with the message permuted in place: a small function that JSC's
+  // optimizing tier takes (the fully unrolled form ran markedly slower in Bun).
+  for (let r = 0; r < 7; r++) {
     v0 = v0 + v4 + m0; v12 = rotr<u32>(v12 ^ v0, 16); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 12);
     v0 = v0 + v4 + m1; v12 = rotr<u32>(v12 ^ v0, 8); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 7);
     v1 = v1 + v5 + m2; v13 = rotr<u32>(v13 ^ v1, 16); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 12);
@@ -78,108 +82,10 @@ function compress(cvPtr: usize, blockPtr: usize, blockLen: u32, counter: u64, fl
     v2 = v2 + v7 + m13; v13 = rotr<u32>(v13 ^ v2, 8); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 7);
     v3 = v3 + v4 + m14; v14 = rotr<u32>(v14 ^ v3, 16); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 12);
     v3 = v3 + v4 + m15; v14 = rotr<u32>(v14 ^ v3, 8); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 7);
-    // round 1
-    v0 = v0 + v4 + m2; v12 = rotr<u32>(v12 ^ v0, 16); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 12);
-    v0 = v0 + v4 + m6; v12 = rotr<u32>(v12 ^ v0, 8); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 7);
-    v1 = v1 + v5 + m3; v13 = rotr<u32>(v13 ^ v1, 16); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 12);
-    v1 = v1 + v5 + m10; v13 = rotr<u32>(v13 ^ v1, 8); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 7);
-    v2 = v2 + v6 + m7; v14 = rotr<u32>(v14 ^ v2, 16); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 12);
-    v2 = v2 + v6 + m0; v14 = rotr<u32>(v14 ^ v2, 8); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 7);
-    v3 = v3 + v7 + m4; v15 = rotr<u32>(v15 ^ v3, 16); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 12);
-    v3 = v3 + v7 + m13; v15 = rotr<u32>(v15 ^ v3, 8); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 7);
-    v0 = v0 + v5 + m1; v15 = rotr<u32>(v15 ^ v0, 16); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 12);
-    v0 = v0 + v5 + m11; v15 = rotr<u32>(v15 ^ v0, 8); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 7);
-    v1 = v1 + v6 + m12; v12 = rotr<u32>(v12 ^ v1, 16); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 12);
-    v1 = v1 + v6 + m5; v12 = rotr<u32>(v12 ^ v1, 8); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 7);
-    v2 = v2 + v7 + m9; v13 = rotr<u32>(v13 ^ v2, 16); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 12);
-    v2 = v2 + v7 + m14; v13 = rotr<u32>(v13 ^ v2, 8); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 7);
-    v3 = v3 + v4 + m15; v14 = rotr<u32>(v14 ^ v3, 16); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 12);
-    v3 = v3 + v4 + m8; v14 = rotr<u32>(v14 ^ v3, 8); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 7);
-    // round 2
-    v0 = v0 + v4 + m3; v12 = rotr<u32>(v12 ^ v0, 16); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 12);
-    v0 = v0 + v4 + m4; v12 = rotr<u32>(v12 ^ v0, 8); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 7);
-    v1 = v1 + v5 + m10; v13 = rotr<u32>(v13 ^ v1, 16); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 12);
-    v1 = v1 + v5 + m12; v13 = rotr<u32>(v13 ^ v1, 8); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 7);
-    v2 = v2 + v6 + m13; v14 = rotr<u32>(v14 ^ v2, 16); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 12);
-    v2 = v2 + v6 + m2; v14 = rotr<u32>(v14 ^ v2, 8); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 7);
-    v3 = v3 + v7 + m7; v15 = rotr<u32>(v15 ^ v3, 16); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 12);
-    v3 = v3 + v7 + m14; v15 = rotr<u32>(v15 ^ v3, 8); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 7);
-    v0 = v0 + v5 + m6; v15 = rotr<u32>(v15 ^ v0, 16); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 12);
-    v0 = v0 + v5 + m5; v15 = rotr<u32>(v15 ^ v0, 8); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 7);
-    v1 = v1 + v6 + m9; v12 = rotr<u32>(v12 ^ v1, 16); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 12);
-    v1 = v1 + v6 + m0; v12 = rotr<u32>(v12 ^ v1, 8); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 7);
-    v2 = v2 + v7 + m11; v13 = rotr<u32>(v13 ^ v2, 16); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 12);
-    v2 = v2 + v7 + m15; v13 = rotr<u32>(v13 ^ v2, 8); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 7);
-    v3 = v3 + v4 + m8; v14 = rotr<u32>(v14 ^ v3, 16); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 12);
-    v3 = v3 + v4 + m1; v14 = rotr<u32>(v14 ^ v3, 8); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 7);
-    // round 3
-    v0 = v0 + v4 + m10; v12 = rotr<u32>(v12 ^ v0, 16); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 12);
-    v0 = v0 + v4 + m7; v12 = rotr<u32>(v12 ^ v0, 8); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 7);
-    v1 = v1 + v5 + m12; v13 = rotr<u32>(v13 ^ v1, 16); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 12);
-    v1 = v1 + v5 + m9; v13 = rotr<u32>(v13 ^ v1, 8); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 7);
-    v2 = v2 + v6 + m14; v14 = rotr<u32>(v14 ^ v2, 16); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 12);
-    v2 = v2 + v6 + m3; v14 = rotr<u32>(v14 ^ v2, 8); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 7);
-    v3 = v3 + v7 + m13; v15 = rotr<u32>(v15 ^ v3, 16); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 12);
-    v3 = v3 + v7 + m15; v15 = rotr<u32>(v15 ^ v3, 8); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 7);
-    v0 = v0 + v5 + m4; v15 = rotr<u32>(v15 ^ v0, 16); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 12);
-    v0 = v0 + v5 + m0; v15 = rotr<u32>(v15 ^ v0, 8); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 7);
-    v1 = v1 + v6 + m11; v12 = rotr<u32>(v12 ^ v1, 16); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 12);
-    v1 = v1 + v6 + m2; v12 = rotr<u32>(v12 ^ v1, 8); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 7);
-    v2 = v2 + v7 + m5; v13 = rotr<u32>(v13 ^ v2, 16); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 12);
-    v2 = v2 + v7 + m8; v13 = rotr<u32>(v13 ^ v2, 8); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 7);
-    v3 = v3 + v4 + m1; v14 = rotr<u32>(v14 ^ v3, 16); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 12);
-    v3 = v3 + v4 + m6; v14 = rotr<u32>(v14 ^ v3, 8); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 7);
-    // round 4
-    v0 = v0 + v4 + m12; v12 = rotr<u32>(v12 ^ v0, 16); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 12);
-    v0 = v0 + v4 + m13; v12 = rotr<u32>(v12 ^ v0, 8); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 7);
-    v1 = v1 + v5 + m9; v13 = rotr<u32>(v13 ^ v1, 16); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 12);
-    v1 = v1 + v5 + m11; v13 = rotr<u32>(v13 ^ v1, 8); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 7);
-    v2 = v2 + v6 + m15; v14 = rotr<u32>(v14 ^ v2, 16); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 12);
-    v2 = v2 + v6 + m10; v14 = rotr<u32>(v14 ^ v2, 8); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 7);
-    v3 = v3 + v7 + m14; v15 = rotr<u32>(v15 ^ v3, 16); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 12);
-    v3 = v3 + v7 + m8; v15 = rotr<u32>(v15 ^ v3, 8); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 7);
-    v0 = v0 + v5 + m7; v15 = rotr<u32>(v15 ^ v0, 16); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 12);
-    v0 = v0 + v5 + m2; v15 = rotr<u32>(v15 ^ v0, 8); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 7);
-    v1 = v1 + v6 + m5; v12 = rotr<u32>(v12 ^ v1, 16); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 12);
-    v1 = v1 + v6 + m3; v12 = rotr<u32>(v12 ^ v1, 8); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 7);
-    v2 = v2 + v7 + m0; v13 = rotr<u32>(v13 ^ v2, 16); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 12);
-    v2 = v2 + v7 + m1; v13 = rotr<u32>(v13 ^ v2, 8); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 7);
-    v3 = v3 + v4 + m6; v14 = rotr<u32>(v14 ^ v3, 16); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 12);
-    v3 = v3 + v4 + m4; v14 = rotr<u32>(v14 ^ v3, 8); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 7);
-    // round 5
-    v0 = v0 + v4 + m9; v12 = rotr<u32>(v12 ^ v0, 16); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 12);
-    v0 = v0 + v4 + m14; v12 = rotr<u32>(v12 ^ v0, 8); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 7);
-    v1 = v1 + v5 + m11; v13 = rotr<u32>(v13 ^ v1, 16); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 12);
-    v1 = v1 + v5 + m5; v13 = rotr<u32>(v13 ^ v1, 8); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 7);
-    v2 = v2 + v6 + m8; v14 = rotr<u32>(v14 ^ v2, 16); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 12);
-    v2 = v2 + v6 + m12; v14 = rotr<u32>(v14 ^ v2, 8); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 7);
-    v3 = v3 + v7 + m15; v15 = rotr<u32>(v15 ^ v3, 16); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 12);
-    v3 = v3 + v7 + m1; v15 = rotr<u32>(v15 ^ v3, 8); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 7);
-    v0 = v0 + v5 + m13; v15 = rotr<u32>(v15 ^ v0, 16); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 12);
-    v0 = v0 + v5 + m3; v15 = rotr<u32>(v15 ^ v0, 8); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 7);
-    v1 = v1 + v6 + m0; v12 = rotr<u32>(v12 ^ v1, 16); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 12);
-    v1 = v1 + v6 + m10; v12 = rotr<u32>(v12 ^ v1, 8); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 7);
-    v2 = v2 + v7 + m2; v13 = rotr<u32>(v13 ^ v2, 16); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 12);
-    v2 = v2 + v7 + m6; v13 = rotr<u32>(v13 ^ v2, 8); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 7);
-    v3 = v3 + v4 + m4; v14 = rotr<u32>(v14 ^ v3, 16); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 12);
-    v3 = v3 + v4 + m7; v14 = rotr<u32>(v14 ^ v3, 8); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 7);
-    // round 6
-    v0 = v0 + v4 + m11; v12 = rotr<u32>(v12 ^ v0, 16); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 12);
-    v0 = v0 + v4 + m15; v12 = rotr<u32>(v12 ^ v0, 8); v8 = v8 + v12; v4 = rotr<u32>(v4 ^ v8, 7);
-    v1 = v1 + v5 + m5; v13 = rotr<u32>(v13 ^ v1, 16); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 12);
-    v1 = v1 + v5 + m0; v13 = rotr<u32>(v13 ^ v1, 8); v9 = v9 + v13; v5 = rotr<u32>(v5 ^ v9, 7);
-    v2 = v2 + v6 + m1; v14 = rotr<u32>(v14 ^ v2, 16); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 12);
-    v2 = v2 + v6 + m9; v14 = rotr<u32>(v14 ^ v2, 8); v10 = v10 + v14; v6 = rotr<u32>(v6 ^ v10, 7);
-    v3 = v3 + v7 + m8; v15 = rotr<u32>(v15 ^ v3, 16); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 12);
-    v3 = v3 + v7 + m6; v15 = rotr<u32>(v15 ^ v3, 8); v11 = v11 + v15; v7 = rotr<u32>(v7 ^ v11, 7);
-    v0 = v0 + v5 + m14; v15 = rotr<u32>(v15 ^ v0, 16); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 12);
-    v0 = v0 + v5 + m10; v15 = rotr<u32>(v15 ^ v0, 8); v10 = v10 + v15; v5 = rotr<u32>(v5 ^ v10, 7);
-    v1 = v1 + v6 + m2; v12 = rotr<u32>(v12 ^ v1, 16); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 12);
-    v1 = v1 + v6 + m12; v12 = rotr<u32>(v12 ^ v1, 8); v11 = v11 + v12; v6 = rotr<u32>(v6 ^ v11, 7);
-    v2 = v2 + v7 + m3; v13 = rotr<u32>(v13 ^ v2, 16); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 12);
-    v2 = v2 + v7 + m4; v13 = rotr<u32>(v13 ^ v2, 8); v8 = v8 + v13; v7 = rotr<u32>(v7 ^ v8, 7);
-    v3 = v3 + v4 + m7; v14 = rotr<u32>(v14 ^ v3, 16); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 12);
-    v3 = v3 + v4 + m13; v14 = rotr<u32>(v14 ^ v3, 8); v9 = v9 + v14; v4 = rotr<u32>(v4 ^ v9, 7);
+    if (r == 6) break;
+    const q0 = m0, q1 = m1, q2 = m2, q3 = m3, q4 = m4, q5 = m5, q6 = m6, q7 = m7, q8 = m8, q9 = m9, q10 = m10, q11 = m11, q12 = m12, q13 = m13, q14 = m14, q15 = m15;
+    m0 = q2; m1 = q6; m2 = q3; m3 = q10; m4 = q7; m5 = q0; m6 = q4; m7 = q13; m8 = q1; m9 = q11; m10 = q12; m11 = q5; m12 = q9; m13 = q14; m14 = q15; m15 = q8;
+  }
   store<u32>(outPtr, v0 ^ v8, 0); store<u32>(outPtr, v1 ^ v9, 4); store<u32>(outPtr, v2 ^ v10, 8); store<u32>(outPtr, v3 ^ v11, 12);
   store<u32>(outPtr, v4 ^ v12, 16); store<u32>(outPtr, v5 ^ v13, 20); store<u32>(outPtr, v6 ^ v14, 24); store<u32>(outPtr, v7 ^ v15, 28);
   if (full) {
