@@ -11,6 +11,8 @@ export const valueFormatVersion = 1;
 export const valueHeaderBytes = 16;
 /** Largest raw segment the store accepts (SDR segments are at most 64 KiB). */
 export const segmentBytesMax = 256 * 1024;
+/** Largest at-rest payload: LZ4's worst-case expansion of segmentBytesMax. */
+export const storedPayloadBytesMax = segmentBytesMax + Math.ceil(segmentBytesMax / 255) + 16;
 /** Change-log value: label + origin byte. */
 export const changeValueBytes = labelBytes + 1;
 

@@ -25,7 +25,7 @@ import { openStoreDbs } from "./env.ts";
 import { compressSegment, decompressSegment, hashMany, hashOne } from "./codec.ts";
 import {
   assertLabel, decodeChange, decodeHeader, encodeChange, encodeValue, labelHex, labelsEqual, segmentBytesMax,
-  valueFormatVersion, valueHeaderBytes,
+  storedPayloadBytesMax, valueFormatVersion, valueHeaderBytes,
 } from "./format.ts";
 import { identityHistoryMax, newIdentity, validateIdentity } from "./identity.ts";
 import {
@@ -464,8 +464,8 @@ export class LmdbSegmentStore implements SegmentStore {
       if (!Number.isInteger(rawBytes) || rawBytes < 1 || rawBytes > segmentBytesMax) {
         throw new TandemError("badInput", `segment ${labelHex(segment.label)} claims ${rawBytes} raw bytes (1 to ${segmentBytesMax})`);
       }
-      if (!(payload instanceof Uint8Array) || payload.length > segmentBytesMax + 1024) {
-        throw new TandemError("badInput", `segment ${labelHex(segment.label)} has a bad payload`);
+      if (!(payload instanceof Uint8Array) || payload.length > storedPayloadBytesMax) {
+        throw new TandemError("badInput", `segment ${labelHex(segment.label)} payload must be a Uint8Array of at most ${storedPayloadBytesMax} bytes`);
       }
       if (this.present(segment.label)) {
         this.touch(segment.label);
