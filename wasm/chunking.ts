@@ -222,7 +222,7 @@ abstract class StreamCore {
   }
 }
 
-let lengthsView = new Uint32Array(0);
+let lengthsView: Uint32Array = new Uint32Array(0);
 /** A u32 view of the arena's memory, re-taken only after growth. */
 function arenaU32(): Uint32Array {
   const buffer = arena.bytes().buffer;

@@ -4,3 +4,4 @@
 export { blake3, blake3Keyed, blake3DeriveKey, blake3Many, blake3OutBytesMax, blake3InputBytesMax, blake3ManyPiecesMax } from "./blake3.ts";
 export { defaultChunkParams, validateChunkParams, chunkAndHash, fastcdcCut, StreamChunker, StreamCutter, chunkWindowBytesMin } from "./chunking.ts";
 export type { ChunkParams, Segment } from "./chunking.ts";
+export * from "./lz4.ts";
