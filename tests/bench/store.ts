@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openSegmentStore, type SegmentInput } from "../../agent/store/index.ts";
+import { openSegmentStore, type OpenedStore, type SegmentInput } from "../../agent/store/index.ts";
 import { compressSegment, hashMany } from "../../agent/store/codec.ts";
 import { chunkAndHash } from "../../wasm/index.ts";
 import { realCorpus } from "./corpus.ts";
@@ -49,17 +49,29 @@ export async function storeBench(options: { mb?: number; call?: number; inflight
 
   const dir = mkdtempSync(join(tmpdir(), "tandem-store-bench-"));
   try {
+    // Calls of callSegments, `inflight` of them outstanding: they coalesce into fewer
+    // transactions. Once with durable commits (the default), once resolving at commit
+    // without waiting for the flush, to show what durability costs.
+    const writeAll = async (store: OpenedStore) => {
+      let commits = 0;
+      store.onCommit(() => commits++);
+      const start = performance.now();
+      const running = new Set<Promise<unknown>>();
+      for (let i = 0; i < segments.length; i += callSegments) {
+        const p = store.putSegments(segments.slice(i, i + callSegments), "local");
+        running.add(p);
+        void p.finally(() => running.delete(p));
+        if (running.size >= inflight) await Promise.race(running);
+      }
+      await Promise.all(running);
+      return { seconds: (performance.now() - start) / 1000, commits };
+    };
+    const fast = await openSegmentStore({ dir: join(dir, "nondurable"), model: "bench", softwareVersion: "0", durable: false });
+    const nondurable = await writeAll(fast);
+    await fast.close();
     const store = await openSegmentStore({ dir, model: "bench", softwareVersion: "0" });
-    t = performance.now();
-    const running = new Set<Promise<unknown>>();
-    for (let i = 0; i < segments.length; i += callSegments) {
-      const p = store.putSegments(segments.slice(i, i + callSegments), "local");
-      running.add(p);
-      void p.finally(() => running.delete(p));
-      if (running.size >= inflight) await Promise.race(running);
-    }
-    await Promise.all(running);
-    const putS = (performance.now() - t) / 1000;
+    const durable = await writeAll(store);
+    const putS = durable.seconds;
 
     t = performance.now();
     let got = 0;
@@ -90,6 +102,9 @@ export async function storeBench(options: { mb?: number; call?: number; inflight
       stored_ratio: +(stats.rawBytes / stats.storedBytes).toFixed(3),
       store_put_segments_per_s: Math.round(segments.length / putS),
       store_put_mbps: +(rawBytes / 1e6 / putS).toFixed(1),
+      store_put_nondurable_segments_per_s: Math.round(segments.length / nondurable.seconds),
+      put_calls: Math.ceil(segments.length / callSegments),
+      put_commits: durable.commits,
       store_get_segments_per_s: Math.round(segments.length / getS),
       store_get_verify_segments_per_s: Math.round(segments.length / getVerifyS),
       store_prep_segments_per_s: Math.round(segments.length / prepS),
