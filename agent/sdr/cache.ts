@@ -9,7 +9,7 @@ import { RecentWindow } from "./window.ts";
 export const segmentCacheBytesMax = 64 * 1024 * 1024;
 export const segmentCacheEntriesMax = 32768;
 /** putSegments calls one codec may have outstanding before it waits for the oldest. */
-export const storeWritesInFlightMax = 4;
+export const storeWritesInFlightMax = 32;
 
 const caches = new WeakMap<SegmentStore, RecentWindow>();
 

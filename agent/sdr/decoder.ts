@@ -33,8 +33,8 @@ export interface SdrDecoderOptions {
 export const reqLabelsMax = 65536;
 /** Labels named in a missing-segment error message. */
 const labelsNamedMax = 8;
-export const learnedWindowBytesMaxDefault = 64 * 1024 * 1024;
-const learnedWindowEntriesMax = 65536;
+export const learnedWindowBytesMaxDefault = 16 * 1024 * 1024;
+const learnedWindowEntriesMax = 16384;
 
 export function hex(label: Uint8Array): string {
   return Buffer.from(label).toString("hex");
@@ -202,9 +202,11 @@ export class SdrDecoder {
       const hit = reply.find((r) => sameLabel(r.label, runLabel));
       if (!hit) {
         this.stats.reqMisses++;
+        const firstHeld = this.learned.has(first) || this.cache.has(first) || this.store.has(first);
         throw new TandemError("missingSegment",
-          `SDR run of ${count} segments from ${hex(first)} (run ${hex(runLabel)}) does not match this store's successor records and the peer did not supply it`,
-          { labels: [hex(runLabel)], count: 1 });
+          `SDR run of ${count} segments from ${hex(first)} (run label ${hex(runLabel)}) cannot be expanded: this store ` +
+          `${firstHeld ? "holds its first segment but learned other successors" : "lacks its first segment"}, and no peer supplied the run`,
+          { labels: firstHeld ? [hex(runLabel)] : [hex(runLabel), hex(first)], count: firstHeld ? 1 : 2 });
       }
       if (hit.data.length !== count * 32 || !sameLabel(blake3(hit.data), runLabel)) {
         throw new TandemError("corrupt", `SDR REP for run ${hex(runLabel)} does not hash to its label: rejected`);

@@ -16,7 +16,7 @@ import { LearnedIndex, labelKey } from "./learned.ts";
 import { emptyStats, type SdrStats } from "./stats.ts";
 import { RecentWindow } from "./window.ts";
 import {
-  BodyEncoding, OpType, encodeBody, encodeFrame, frameOutputBytesMax, opsPerFrameMax, runSegmentsMax, segmentBytesMax,
+  BodyEncoding, OpType, encodeBody, encodeFrame, frameOutputBytesMax, opsPerFrameMax, runSegmentsMax,
   type Op,
 } from "./wire.ts";
 import { StreamCompressor, zstdLevelDefault, zstdWindowLogDefault } from "./zstream.ts";
@@ -44,8 +44,8 @@ export interface SdrEncoderOptions {
 
 export const frameBodyBytesTargetDefault = 1024 * 1024;
 export const literalBytesMaxDefault = 128;
-export const answerWindowBytesMaxDefault = 64 * 1024 * 1024;
-export const answerWindowEntriesMaxDefault = 65536;
+export const answerWindowBytesMaxDefault = 16 * 1024 * 1024;
+export const answerWindowEntriesMaxDefault = 16384;
 /** Run-label windows hold label lists (32 bytes per segment). */
 const runWindowBytesMax = 8 * 1024 * 1024;
 const runWindowEntriesMax = 16384;
@@ -417,4 +417,3 @@ export class SdrEncoder {
   }
 }
 
-export { segmentBytesMax };
