@@ -3,9 +3,10 @@
 // streaming against whole-buffer cutting on random piece sizes, bounds, and the
 // `tandem segment` command run as a real process.
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chunkAndHash, defaultChunkParams, fastcdcCut, StreamChunker, type ChunkParams } from "../../wasm/index.ts";
+import { chunkAndHash, defaultChunkParams, fastcdcCut, StreamChunker, StreamCutter, type ChunkParams } from "../../wasm/index.ts";
 import { TandemError } from "../../agent/errors.ts";
 
 const vectorsDir = process.env.TANDEM_VECTORS_DIR ?? join(import.meta.dir, "..", "..", "..", "shared", "vectors");
@@ -115,6 +116,20 @@ describe("streaming equals whole-buffer cutting", () => {
     });
   }
 
+  test("StreamCutter gives the whole-buffer lengths for every vector block", () => {
+    for (const block of parseVectors("fastcdc_v2020_prng_xorshift32_1MiB.txt")) {
+      const cutter = new StreamCutter(block.params);
+      const lengths: number[] = [];
+      let at = 0;
+      for (const size of pieceSizes(prng.length, block.params.maxBytes, 2 * block.params.maxBytes)) {
+        lengths.push(...cutter.push(prng.subarray(at, at + size)));
+        at += size;
+      }
+      lengths.push(...cutter.finish());
+      expect(lengths).toEqual(block.chunks.map((c) => c.length));
+    }
+  });
+
   test("one piece at a time of one byte keeps the tail bounded and still matches", () => {
     const data = prng.subarray(0, 40000);
     const segments = streamAll(data, new Array(data.length).fill(1), defaultChunkParams);
@@ -186,6 +201,30 @@ describe("tandem segment (real process)", () => {
       expect(proc.stdout.toString()).toBe(expected.chunks.map((c) => `${c.offset} ${c.length} ${c.blake3}\n`).join(""));
     });
   }
+
+  test("streams a file larger than one read and matches in-process chunkAndHash", () => {
+    const prng = new Uint8Array(readFileSync(join(vectorsDir, "prng_xorshift32_1MiB.bin")));
+    const big = new Uint8Array(3 * prng.length + 12345);
+    for (let i = 0; i < big.length; i += prng.length) big.set(prng.subarray(0, Math.min(prng.length, big.length - i)), i);
+    for (let i = 0; i < big.length; i += 100_003) big[i] = i & 0xff; // vary the repeats
+    const dir = mkdtempSync(join(tmpdir(), "tandem-segment-"));
+    try {
+      const file = join(dir, "big.bin");
+      writeFileSync(file, big);
+      const proc = run([file]);
+      expect(proc.exitCode).toBe(0);
+      const { lengths, labels } = chunkAndHash(big);
+      let offset = 0;
+      const expected = Array.from(lengths, (len, i) => {
+        const line = `${offset} ${len} ${hex(labels.subarray(32 * i, 32 * i + 32))}\n`;
+        offset += len;
+        return line;
+      }).join("");
+      expect(proc.stdout.toString()).toBe(expected);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   test("bad option and missing file fail with a message", () => {
     const badOpt = run([join(vectorsDir, "SekienAkashita.jpg"), "--min", "5"]);
