@@ -4,6 +4,7 @@
 // They must stay self-contained: no imports, no references outside their own body.
 
 export function fmtValue(value: unknown, kind: string): string {
+  if (kind === "opt" && (value === null || value === undefined)) return "";
   if (value === null || value === undefined || (typeof value === "number" && !Number.isFinite(value))) return "–";
   if (typeof value === "boolean") return value ? "yes" : "no";
   if (typeof value !== "number") return String(value);
@@ -55,7 +56,8 @@ export function chartSvg(title: string, series: ChartSeries[], kind: string, spa
     n = Math.max(n, s.values.length);
     for (const v of s.values) if (v !== null && v > max) max = v;
   }
-  if (max <= 0) max = kind === "ratio" ? 2 : 1;
+  const empty = max <= 0;
+  if (empty) max = kind === "ratio" ? 2 : 1;
   max *= 1.1;
   const fmt = (v: number): string => {
     const units = ["B", "KiB", "MiB", "GiB"];
@@ -78,7 +80,7 @@ export function chartSvg(title: string, series: ChartSeries[], kind: string, spa
   out += '<line class="grid" x1="0" x2="' + w + '" y1="' + top + '" y2="' + top + '"/>';
   out += '<line class="grid" x1="0" x2="' + w + '" y1="' + (top + bottom) / 2 + '" y2="' + (top + bottom) / 2 + '"/>';
   out += '<line class="axis" x1="0" x2="' + w + '" y1="' + bottom + '" y2="' + bottom + '"/>';
-  out += '<text class="tick" x="' + (w - 4) + '" y="' + (top - 4) + '" text-anchor="end">' + esc(fmt(max)) + "</text>";
+  if (!empty) out += '<text class="tick" x="' + (w - 4) + '" y="' + (top - 4) + '" text-anchor="end">' + esc(fmt(max)) + "</text>";
   out += '<text class="tick" x="' + (w - 4) + '" y="' + (h - 4) + '" text-anchor="end">' + esc(spanLabel) + "</text>";
   let legendX = 4;
   for (const s of series) {

@@ -77,6 +77,6 @@ footer { text-align:center; color:var(--muted); font-size:12px; padding:16px; }
   table.responsive thead { display:none; }
   table.responsive tr { display:block; border-bottom:1px solid var(--line); padding:4px 0; }
   table.responsive td { display:flex; justify-content:space-between; gap:12px; border:0; padding:3px 6px; text-align:right; }
-  table.responsive td::before { content: attr(data-label); color:var(--muted); text-align:left; }
+  table.responsive td::before { content: attr(data-label); color:var(--muted); text-align:left; font-weight:400; text-transform:none; }
 }
 `;

@@ -91,7 +91,7 @@ export function Dashboard(props: { s: StatusView; sampleMs: number }) {
               <dt>{svc.name}</dt>
               <dd>
                 <span data-live={`services.${i}.state`} data-fmt="">{svc.state}</span>
-                <span class="muted"> <span data-live={`services.${i}.detail`} data-fmt="">{svc.detail ?? ""}</span></span>
+                <span class="muted"> <span data-live={`services.${i}.detail`} data-fmt="opt">{svc.detail ?? ""}</span></span>
               </dd>
             </>
           ))}
