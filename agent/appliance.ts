@@ -45,13 +45,10 @@ function bindOf(c: ApplianceConfig): string {
   return `${c.interfaces.primary}:${c.webPort}`;
 }
 
-const syncModulePath = "./sync/index.ts";
-
 const registry: ServiceEntry[] = [
   {
     name: "sync", label: "data store sync", module: "./sync/index.ts", needsStore: true,
-    // A variable path until agent/sync/index.ts exists (a literal one would break the build).
-    load: () => import(syncModulePath),
+    load: () => import("./sync/index.ts"),
     create: async (mod, ctx) => await (mod.createSyncService as (c: ApplianceContext) => SyncService | Promise<SyncService>)(ctx),
   },
   {

@@ -10,7 +10,7 @@ export type Mode = "user" | "enable" | "config";
 export type ExecName =
   | "show-version" | "show-datastore" | "show-sync" | "show-connections" | "show-stats"
   | "show-running-config" | "show-log" | "configure-terminal" | "write-memory" | "restart"
-  | "restart-clean" | "sync-check" | "enable" | "disable" | "exit" | "end";
+  | "restart-clean" | "sync-check" | "sync-watch" | "enable" | "disable" | "exit" | "end";
 
 export interface ConsoleAction {
   modes: Mode[];
@@ -41,6 +41,7 @@ const execSpecs: ConsoleSpec[] = [
   { id: "restart", tokens: [kw("restart", "Restart the optimization and sync services")], action: { modes: ["enable"], exec: "restart" } },
   { id: "restart-clean", tokens: [kw("restart", "Restart the optimization and sync services"), kw("clean", "Clear the data store (new identity) while restarting")], action: { modes: ["enable"], exec: "restart-clean" } },
   { id: "sync-check", tokens: [kwDatastore, kw("sync", "Data store sync"), kw("check", "Run a consistency check with the peer now")], action: { modes: ["enable"], exec: "sync-check" } },
+  { id: "sync-watch", tokens: [kwDatastore, kw("sync", "Data store sync"), kw("watch", "Follow sync state and initial-sync progress until in sync")], action: { modes: ["user", "enable"], exec: "sync-watch" } },
   { id: "enable", tokens: [kw("enable", "Enter privileged mode")], action: { modes: ["user"], exec: "enable" } },
   { id: "disable", tokens: [kw("disable", "Leave privileged mode")], action: { modes: ["enable"], exec: "disable" } },
   { id: "exit", tokens: [kw("exit", "Leave this mode (or the console)")], action: { modes: all, exec: "exit" } },

@@ -82,7 +82,11 @@ export async function run(argv: string[]): Promise<number> {
     editor.write("\n% Connection to the appliance closed\n");
     editor.end();
   });
-  const shell = new Shell(control, { write: (t) => editor.write(t), ask: (q) => editor.readLine(q, null) });
+  const shell = new Shell(control, {
+    write: (t) => editor.write(t),
+    ask: (q) => editor.readLine(q, null),
+    interrupted: () => editor.takeInterrupt(),
+  });
   let code = 0;
   try {
     await shell.init();

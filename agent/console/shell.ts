@@ -9,16 +9,22 @@ import type { RemoteControl } from "../control/client.ts";
 import { asTandemError, TandemError } from "../errors.ts";
 import { grammars, type ExecName, type Mode } from "./commands.ts";
 import {
-  ascii, consoleColumns, showCheck, showConnections, showDatastore, showLog, showStats, showSync, showVersion, wrap,
+  ascii, bytes, consoleColumns, progressBar, showCheck, syncStateText, showConnections, showDatastore, showLog, showStats, showSync, showVersion, wrap,
 } from "./format.ts";
 
 /** Events `show log` prints. */
 export const showLogEventsMax = 50;
+/** How often `datastore sync watch` polls the sync status. */
+export const watchIntervalMs = 1000;
+/** Longest a watch runs before it stops by itself. */
+export const watchDurationMsMax = 24 * 3600 * 1000;
 
 export interface ShellIo {
   write(text: string): void;
   /** Asks a question on its own line and returns the answer (null on end of input). */
   ask(question: string): Promise<string | null>;
+  /** True if the operator pressed a key since the last call (stops a watch). */
+  interrupted(): boolean;
 }
 
 const errorHeadline: Record<string, string> = {
@@ -133,6 +139,30 @@ export class Shell {
     this.hostname = (await this.control.version()).hostname;
   }
 
+  /** Prints sync progress as it changes until in sync, refused, disabled, or a key. */
+  private async watchSync(): Promise<void> {
+    this.print("Watching data store sync; press any key to stop.");
+    const started = Date.now();
+    let last = "";
+    for (;;) {
+      const s = await this.control.syncStatus();
+      const progress = s.initialSync
+        ? ` ${progressBar(s.initialSync.percent)} ${bytes(s.initialSync.bytesDone)} of ${bytes(s.initialSync.bytesTotal)}` : "";
+      const line = `${syncStateText(s.state)}${progress}, lag ${s.lagSegments} segments${s.refusedReason ? `: ${s.refusedReason}` : ""}`;
+      if (line !== last) {
+        this.print(`${new Date().toISOString().slice(11, 19)} ${line}`);
+        last = line;
+      }
+      if (s.state === "in-sync" || s.state === "refused" || s.state === "disabled") return;
+      if (Date.now() - started > watchDurationMsMax) return;
+      await Bun.sleep(watchIntervalMs);
+      if (this.io.interrupted()) {
+        this.print("% Stopped watching");
+        return;
+      }
+    }
+  }
+
   private progress = (text: string) => this.print(`  ${text}`);
 
   private async run(name: ExecName): Promise<void> {
@@ -176,6 +206,7 @@ export class Shell {
         this.print(showCheck(result as Parameters<typeof showCheck>[0]));
         break;
       }
+      case "sync-watch": await this.watchSync(); break;
       case "enable":
         if (c.readOnly) throw new TandemError("forbidden", "Read-only control socket: enable is not allowed");
         this.mode = "enable";

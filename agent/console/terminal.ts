@@ -59,6 +59,15 @@ export class LineEditor {
     this.pump();
   }
 
+  /** True (once) if a key arrived while no line was being read; the keys are dropped.
+   *  Long-running displays (`datastore sync watch`) stop on any key this way. */
+  takeInterrupt(): boolean {
+    // Plain input may be a script: its queued lines are commands, not interrupts.
+    if (!this.options.smart || this.waiter || this.queue.length === 0) return false;
+    this.queue = [];
+    return true;
+  }
+
   /** Input ended (device closed, stdin EOF). */
   end(): void {
     this.ended = true;

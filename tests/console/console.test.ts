@@ -126,6 +126,8 @@ describe("console on a pseudo-terminal", () => {
     expect(await run(t, "sh datas sy")).toMatch(/^Role: +backup$/m);
     expect(await run(t, "sh ver")).toMatch(/^Model: +TDM-1000$/m);
     expect(await run(t, "sh ver")).toMatch(/^Hostname: +t1$/m);
+    // Without a running sync service the watch reports the state once and returns.
+    expect(await run(t, "datas sy wat")).toMatch(/^Watching data store sync; press any key to stop.\n\d\d:\d\d:\d\d disabled, lag 0 segments/);
     await run(t, "en");
     await run(t, "conf t");
     await run(t, "datas repl f");

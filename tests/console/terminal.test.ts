@@ -67,6 +67,18 @@ describe("line editor (raw mode)", () => {
     expect(await line).toBe("show in");
   });
 
+  test("a key pressed while no line is read is an interrupt (raw mode only)", async () => {
+    const e = editor();
+    expect(e.ed.takeInterrupt()).toBe(false);
+    e.keys("x");
+    expect(e.ed.takeInterrupt()).toBe(true);
+    expect(e.ed.takeInterrupt()).toBe(false);
+    const plain = editor(false);
+    plain.keys("show version\n");
+    expect(plain.ed.takeInterrupt()).toBe(false);
+    expect(await plain.ed.readLine("> ", plain.handlers)).toBe("show version");
+  });
+
   test("CR LF and pasted lines: one line each, the rest waits for the next read", async () => {
     const e = editor();
     const first = e.ed.readLine("> ", e.handlers);
