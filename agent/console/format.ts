@@ -140,7 +140,8 @@ export function showConnections(list: ConnectionInfo[], nowMs = Date.now()): str
     const lan = bytes(c.lanBytesIn + c.lanBytesOut).replace(" ", "");
     const wan = bytes(c.wanBytesIn + c.wanBytesOut).replace(" ", "");
     const main = `${String(c.id).padEnd(7)}${c.state.padEnd(13)}${c.clientAddr.padEnd(22)}${c.serverAddr.padEnd(22)}${lan.padEnd(8)}${wan}`;
-    return `${main.slice(0, consoleColumns - 1)}\n       ${c.side} side, ${c.rule}, ${duration((nowMs - c.startedMs) / 1000)}`.slice(0, 2 * consoleColumns);
+    const detail = wrap(`       ${c.side} side, ${c.rule}, ${duration((nowMs - c.startedMs) / 1000)}`, 7);
+    return [main.slice(0, consoleColumns - 1), ...detail].join("\n");
   });
   return [header, ...rows].join("\n");
 }

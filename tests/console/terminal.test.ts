@@ -2,7 +2,7 @@
 // history, `?` and TAB hooks, type-ahead across lines, and the plain (dumb terminal)
 // mode; plus the 80-column formatting of console output.
 import { describe, expect, test } from "bun:test";
-import { consoleColumns, showLog, showSync, wrap } from "../../agent/console/format.ts";
+import { consoleColumns, showConnections, showLog, showSync, showVersion, wrap } from "../../agent/console/format.ts";
 import { LineEditor, type LineHandlers } from "../../agent/console/terminal.ts";
 import type { SyncStatus } from "../../agent/services.ts";
 
@@ -122,7 +122,14 @@ describe("80-column output", () => {
       lagSegments: 12, lagS: 3.5, sentSegments: 1, receivedSegments: 2, sentBytes: 3, receivedBytes: 4,
       lastCheck: null, restartRequired: "sync role change takes effect after restart",
     };
-    const text = showSync(status) + "\n" + showLog([{ id: 1, timeMs: 0, severity: "warning", subsystem: "sync", message: "y".repeat(200), alarm: "peer_refused" }]);
+    const connections = showConnections([{
+      id: 123456, rule: "8081 -> 203.0.113.250:65535 via 198.51.100.200:7800 backup 198.51.100.201:7801", side: "client",
+      clientAddr: "203.0.113.199:65000", serverAddr: "203.0.113.250:65535", peer: "198.51.100.200:7800", state: "pass-through",
+      startedMs: 0, lanBytesIn: 1e12, lanBytesOut: 1e12, wanBytesIn: 1e9, wanBytesOut: 1e9,
+    }], 86400_000);
+    const version = showVersion({ product: "Tandem", model: "TDM-1000", softwareVersion: "0.1.0", hostname: "h".repeat(63), uptimeS: 1e6, dataDir: "/var/lib/" + "d".repeat(90) },
+      [{ name: "optimization", state: "failed", detail: "listen 127.0.0.1:7800: address already in use (EADDRINUSE) while starting the inner-channel listener" }]);
+    const text = connections + "\n" + version + "\n" + showSync(status) + "\n" + showLog([{ id: 1, timeMs: 0, severity: "warning", subsystem: "sync", message: "y".repeat(200), alarm: "peer_refused" }]);
     for (const l of text.split("\n")) expect(l.length).toBeLessThan(consoleColumns);
     expect(text).toContain("[#############.................] 43%");
     expect(text).toMatch(/^State: +refused$/m);
