@@ -16,6 +16,8 @@ const seedBytes = 3 * 1024 * 1024;
 /** How long the initial sync of the seeded store may take to show 100 % on the backup. */
 const initialSyncWaitMs = 90_000;
 const secret = "web-pair-secret-1";
+/** How long a pairing with the wrong secret may take to show as refused. */
+const refusalWaitMs = 30_000;
 
 function seedData(bytes: number): Uint8Array {
   const out = new Uint8Array(bytes);
@@ -38,16 +40,15 @@ async function seedStore(dataDir: string): Promise<void> {
   if (code !== 0) throw new Error(`tandem encode failed (${code}): ${await new Response(proc.stderr as ReadableStream).text()}`);
 }
 
-async function configureSync(page: Page, agent: Agent, role: "master" | "backup", peer: Agent): Promise<void> {
-  await page.goto(agent.url + "/first-boot");
-  await setFirstPassword(page, `${role} password`);
+async function applySync(page: Page, agent: Agent, role: "master" | "backup", peer: Agent, pairingSecret: string): Promise<void> {
   await page.goto(agent.url + "/sync");
   await page.check('input[name="enabled"]');
   await page.selectOption('select[name="role"]', role);
   await page.selectOption('select[name="mode"]', "async");
   await page.fill('input[name="peerIp"]', peer.address);
   await page.fill('input[name="port"]', "7744");
-  await page.fill('input[name="secret"]', secret);
+  await page.fill('input[name="reconnectS"]', "1");
+  await page.fill('input[name="secret"]', pairingSecret);
   await Promise.all([page.waitForNavigation(), page.click('button:text("Apply")')]);
   expect(await page.locator("[data-flash]").first().textContent()).toContain("Sync settings applied");
 }
@@ -73,9 +74,33 @@ test.skipIf(!syncInstalled)("a master/backup pair set up through both UIs reache
   const segments = async (page: Page, url: string) =>
     ((await (await page.request.get(url + "/api/status")).json()) as { datastore: { stats: { segments: number }; identity: { storeId: string } } }).datastore;
 
-  // Backup first, so the pair forms when the master is told about it.
-  await configureSync(backupPage, backup, "backup", master);
-  await configureSync(masterPage, master, "master", backup);
+  for (const [page, agent] of [[masterPage, master], [backupPage, backup]] as const) {
+    await page.goto(agent.url + "/first-boot");
+    await setFirstPassword(page, `${agent.address} password`);
+  }
+  // First with mismatched secrets: the pair must refuse, and the UI must say so and why.
+  await applySync(backupPage, backup, "backup", master, secret);
+  await applySync(masterPage, master, "master", backup, "wrong-secret-99");
+  const syncState = async (page: Page, agent: Agent) =>
+    ((await (await page.request.get(agent.url + "/api/status")).json()) as { sync: { state: string } }).sync.state;
+  let refusedAt: [Page, Agent] | null = null;
+  await waitFor("a refusal on either side", async () => {
+    for (const pair of [[masterPage, master], [backupPage, backup]] as const) {
+      if ((await syncState(pair[0], pair[1])) === "refused") refusedAt = [pair[0], pair[1]];
+    }
+    return refusedAt !== null;
+  }, refusalWaitMs, 250);
+  const [refusedPage, refusedAgent] = refusedAt!;
+  await refusedPage.goto(refusedAgent.url + "/");
+  await refusedPage.locator("[data-testid=sync-refused]").waitFor({ state: "visible", timeout: 10_000 });
+  expect(((await refusedPage.locator("[data-testid=sync-refused]").textContent()) ?? "").length).toBeGreaterThan(3);
+  await screenshot(refusedPage, "pair-refused-1280");
+  await refusedPage.goto(refusedAgent.url + "/alarms");
+  await refusedPage.locator("tbody[data-live-rows=events] tr", { hasText: "peer_refused" }).first().waitFor({ timeout: 10_000 });
+  await screenshot(refusedPage, "pair-refused-alarms-1280");
+
+  // The right secret on the master: the pair forms.
+  await applySync(masterPage, master, "master", backup, secret);
   const masterStore = await segments(masterPage, master.url);
   expect(masterStore.stats.segments).toBeGreaterThan(100);
 

@@ -22,6 +22,15 @@ export function SyncState(props: { state: string }) {
   );
 }
 
+/** Why the peer refused the pairing (or why sync cannot run), shown only while there is a reason. */
+export function SyncRefused(props: { reason: string | null }) {
+  return (
+    <div class="flash error" role="status" data-live-hidden-unless="sync.refusedReason" hidden={props.reason === null}>
+      <span data-live="sync.refusedReason" data-fmt="opt" data-testid="sync-refused">{props.reason ?? ""}</span>
+    </div>
+  );
+}
+
 export function SyncProgress(props: { percent: number | null }) {
   return (
     <progress max="100" value={String(props.percent ?? 0)} data-live-progress="derived.syncPercent" data-testid="sync-progress" aria-label="initial sync progress" />
@@ -72,6 +81,7 @@ export function Dashboard(props: { s: StatusView; sampleMs: number }) {
       <section class="card" aria-labelledby="h-sync">
         <h2 id="h-sync">Data store sync</h2>
         <div class="big"><SyncState state={s.sync.state} /></div>
+        <SyncRefused reason={s.sync.refusedReason} />
         <dl class="kv">
           <dt>Role</dt><dd><Live path="sync.role" fmt="" value={s.sync.role} testid="sync-role" /></dd>
           <dt>Peer</dt><dd><Live path="sync.peer" fmt="" value={s.sync.peer} /></dd>
