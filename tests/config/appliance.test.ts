@@ -4,7 +4,7 @@
 // config (--config, else <data dir>/tandem.conf); a second agent on the same data dir
 // is refused; SIGTERM exits 0. Addresses: 127.0.4.20-29.
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectControl } from "../../agent/control/client.ts";
@@ -44,6 +44,10 @@ describe("tandem start", () => {
 
   test("control sockets: modes, read-only split, all-or-nothing configure, write memory, SIGTERM", async () => {
     const dataDir = join(root, "d1");
+    // No --config: <data dir>/tandem.conf is the startup config (written here first so
+    // that nothing listens outside this area's addresses).
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(join(dataDir, "tandem.conf"), "interface primary address 127.0.4.21\ninterface inpath address 127.0.4.21\n");
     const a = await startAppliance(["--data", dataDir]);
     try {
       const rw = join(dataDir, "control.sock");
@@ -55,9 +59,6 @@ describe("tandem start", () => {
       const c = await connectControl(rw);
       expect(c.readOnly).toBe(false);
       expect((await c.config()).hostname).toBe("tandem");
-      // Move this agent into our address block before anything else listens wider.
-      const moved = await c.configure(["interface primary address 127.0.4.21", "interface inpath address 127.0.4.21"]);
-      expect(moved.notes).toBeArray();
       const before = await c.runningConfig();
       const bad = await refusal(c.configure(["hostname changed", "service port 123456"]));
       expect(bad.code).toBe("badConfig");
@@ -66,8 +67,17 @@ describe("tandem start", () => {
       const unknown = await refusal(c.call("dropTables", []));
       expect(unknown.code).toBe("notFound");
 
+      // The web UI moves only at restart (a change made from the UI must not cut it off).
+      const oldWeb = (await c.services()).find((s) => s.name === "web")!.detail!;
+      expect(oldWeb).toBe("http://127.0.4.21:8080");
       const web = await c.configure(["web port 8181"]);
-      expect(web.restartRequired ?? "").toMatch(/web UI moves to 127.0.4.21:8181 after restart|^$/);
+      expect(web.restartRequired).toBe("web UI moves to 127.0.4.21:8181 after restart");
+      expect((await fetch(oldWeb, { redirect: "manual" })).status).toBeGreaterThan(0);
+      await c.restart({ clean: false });
+      const newWeb = (await c.services()).find((s) => s.name === "web")!;
+      expect(newWeb).toEqual({ name: "web", state: "running", detail: "http://127.0.4.21:8181" });
+      expect((await fetch(newWeb.detail!, { redirect: "manual" })).status).toBeGreaterThan(0);
+      await expect(fetch(oldWeb)).rejects.toThrow();
       await c.configure(["datastore sync secret pairing-secret-2", "hostname d1"]);
 
       const r = await connectControl(ro);

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createConnection } from "node:net";
 import { join } from "node:path";
 import { connectControl } from "../../agent/control/client.ts";
 import { bun, consoleCommand, newPrompt, repoRoot, run, startAppliance, Tmux, type RunningAppliance } from "./harness.ts";
@@ -16,6 +17,15 @@ const configFile = join(root, "t1.conf");
 const dataDir = join(root, "data");
 let appliance: RunningAppliance;
 const terminals: Tmux[] = [];
+
+/** True if a TCP connection to addr:port is accepted. */
+function canConnect(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection({ host, port });
+    s.once("connect", () => { s.destroy(); resolve(true); });
+    s.once("error", () => resolve(false));
+  });
+}
 
 function terminal(name: string, args: string[] = ["--data", dataDir], env: Record<string, string> = {}): Tmux {
   const t = new Tmux(name);
@@ -185,11 +195,15 @@ describe("console on a pseudo-terminal", () => {
     let running = await run(t, "show running-config");
     expect(running).toContain("datastore sync peer-ip 127.0.4.99");
     expect(running).toContain("in-path rule fixed-target listen-port 9001 dstaddr 127.0.4.98 dstport 80 target-addr 127.0.4.97");
+    // Applied live: the optimization service listens on the rule's port at once...
+    expect(await canConnect(addr, 9001)).toBe(true);
     await run(t, "no datastore sync peer-ip");
     await run(t, "no in-path rule fixed-target listen-port 9001");
     running = await run(t, "show running-config");
     expect(running).not.toContain("peer-ip");
     expect(running).not.toContain("in-path rule");
+    // ...and stops listening when the rule is removed.
+    expect(await canConnect(addr, 9001)).toBe(false);
     expect(await control.runningConfig()).toBe(before);
     control.close();
   }, 30_000);
