@@ -51,3 +51,67 @@ export class StoreWriter {
     if (this.failure !== undefined) throw this.failure;
   }
 }
+
+/** Bytes hashed to find a known segment by how it starts. */
+export const prefixBytes = 32;
+/** Entries of a store's prefix index before it is dropped and rebuilt from traffic. */
+export const prefixIndexEntriesMax = 1 << 18;
+
+/** A hint map from a segment's first `prefixBytes` to its label, shared per store like
+ *  the cache: when a run breaks, the encoder finds where the stream continues among
+ *  known segments without cutting and hashing (a hit is confirmed byte for byte). */
+export class PrefixIndex {
+  private readonly map = new Map<number, Uint8Array[]>();
+
+  /** Labels of known segments that start like bytes[at..], most recent first. */
+  get(bytes: Uint8Array, at: number): Uint8Array[] | undefined {
+    return bytes.length - at >= prefixBytes ? this.map.get(prefixKey(bytes, at)) : undefined;
+  }
+
+  add(data: Uint8Array, label: Uint8Array): void {
+    if (data.length < prefixBytes * 2) return;
+    if (this.map.size >= prefixIndexEntriesMax) this.map.clear();
+    const key = prefixKey(data, 0);
+    const labels = this.map.get(key);
+    if (!labels) {
+      this.map.set(key, [label]);
+      return;
+    }
+    const i = labels.findIndex((l) => sameBytes(l, label));
+    if (i === 0) return;
+    if (i > 0) labels.splice(i, 1);
+    labels.unshift(label);
+    if (labels.length > prefixLabelsMax) labels.pop();
+  }
+}
+
+/** Segments that start alike (repeated headers, boilerplate) kept per prefix. */
+export const prefixLabelsMax = 8;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const prefixIndexes = new WeakMap<SegmentStore, PrefixIndex>();
+
+export function prefixIndex(store: SegmentStore): PrefixIndex {
+  let index = prefixIndexes.get(store);
+  if (!index) {
+    index = new PrefixIndex();
+    prefixIndexes.set(store, index);
+  }
+  return index;
+}
+
+function prefixKey(b: Uint8Array, at: number): number {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193;
+  for (let i = at; i < at + prefixBytes; i += 4) {
+    const v = b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
+    h1 = Math.imul(h1 ^ v, 0x9e3779b1);
+    h2 = Math.imul(h2 + v, 0x85ebca6b) ^ (h2 >>> 15);
+  }
+  return (h1 >>> 0) * 0x100000 + ((h2 >>> 0) & 0xfffff);
+}

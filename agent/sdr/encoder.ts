@@ -9,7 +9,7 @@
 // after the store evicted it.
 import { blake3, StreamChunker, defaultChunkParams, type ChunkParams, type Segment } from "../../wasm/index.ts";
 import type { Label, SegmentInput, SegmentStore } from "../store/types.ts";
-import { segmentCache, StoreWriter } from "./cache.ts";
+import { prefixIndex, segmentCache, StoreWriter, type PrefixIndex } from "./cache.ts";
 import { encodeDelta } from "./delta.ts";
 import { superFeatures } from "./features.ts";
 import { LearnedIndex, labelKey } from "./learned.ts";
@@ -79,6 +79,7 @@ export class SdrEncoder {
   private readonly sent: RecentWindow;
   private readonly runs = new RecentWindow(runWindowBytesMax, runWindowEntriesMax);
   private readonly cache: RecentWindow;
+  private readonly prefixes: PrefixIndex;
   private readonly writer: StoreWriter;
   /** Undefined while speculating (comparing input against the expected segment). */
   private chunker: StreamChunker | undefined;
@@ -106,6 +107,7 @@ export class SdrEncoder {
     this.chunker = new StreamChunker(this.params);
     this.index = LearnedIndex.forStore(options.store, options.indexPath);
     this.cache = segmentCache(options.store);
+    this.prefixes = prefixIndex(options.store);
     this.writer = new StoreWriter(options.store);
     const level = options.zstdLevel ?? zstdLevelDefault;
     this.compressor = level > 0 ? new StreamCompressor(level, options.zstdWindowLog ?? zstdWindowLogDefault) : undefined;
@@ -227,26 +229,50 @@ export class SdrEncoder {
     const chunker = this.chunker!;
     const pending = chunker.pendingBytes;
     if (pending > slice.length) return;
-    const expected = this.expectedData();
-    if (!expected) return;
     const head = slice.subarray(slice.length - pending);
-    const n = Math.min(head.length, expected.length);
-    if (Buffer.compare(head.subarray(0, n), expected.subarray(0, n)) !== 0) return;
+    const expected = this.expectedData();
+    const n = expected ? Math.min(head.length, expected.length) : 0;
+    if (!expected || Buffer.compare(head.subarray(0, n), expected.subarray(0, n)) !== 0) {
+      if (!this.expectByPrefix(head, 0)) return;
+    }
     this.chunker = undefined;
     const pos = await this.speculate(head, 0, frames);
     if (pos < head.length) await this.process(this.chunker!.push(head.subarray(pos)), frames);
   }
 
+  /** Sets `expect` to a known segment that starts like input[pos..] (if any). */
+  private expectByPrefix(input: Uint8Array, pos: number): boolean {
+    const labels = this.prefixes.get(input, pos);
+    if (!labels) return false;
+    for (const label of labels) {
+      if (sameLabel(this.expect, label)) continue;
+      const data = this.dataOf(label);
+      if (!data) continue;
+      const n = Math.min(data.length, input.length - pos);
+      if (Buffer.compare(input.subarray(pos, pos + n), data.subarray(0, n)) !== 0) continue;
+      this.expect = label;
+      return true;
+    }
+    return false;
+  }
+
   /** Consumes input while it repeats the expected segments; returns where it stopped.
    *  On a mismatch chunking resumes (with the partly matched bytes) at that point. */
   private async speculate(input: Uint8Array, pos: number, frames: Uint8Array[]): Promise<number> {
+    let prefixTriedAt = -1;
     while (pos < input.length) {
       const expected = this.expectedData();
-      if (!expected) break;
       const off = this.heldBytes;
-      const need = expected.length - off;
+      const need = expected ? expected.length - off : 0;
       const n = Math.min(need, input.length - pos);
-      if (Buffer.compare(input.subarray(pos, pos + n), expected.subarray(off, off + n)) !== 0) break;
+      if (!expected || Buffer.compare(input.subarray(pos, pos + n), expected.subarray(off, off + n)) !== 0) {
+        // At a segment boundary, the stream may go on with another known segment.
+        if (off === 0 && prefixTriedAt !== pos) {
+          prefixTriedAt = pos;
+          if (this.expectByPrefix(input, pos)) continue;
+        }
+        break;
+      }
       if (n < need) {
         // Input ends inside the expected segment: hold a copy until the next call.
         this.held.push(input.slice(pos, pos + n));
@@ -284,6 +310,7 @@ export class SdrEncoder {
 
   private segment(label: Label, data: Uint8Array, known = false): void {
     const key = labelKey(label);
+    if (!known) this.prefixes.add(data, label);
     if (known || this.sent.has(label, key) || this.cache.has(label, key) || this.store.has(label)) {
       this.sent.set(label, data, key);
       this.stats.refSegments++;
