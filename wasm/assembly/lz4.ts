@@ -395,27 +395,7 @@ export function lz4DecompressSafe(src: usize, srcLen: usize, dst: usize, dstCap:
   let op = dst;
   const oend = dst + dstCap;
   const lowest = dst - dictLen;
-  // While 32 input and 64 output bytes remain, a sequence with short lengths and an
-  // offset of at least 16 fits fixed 16-byte copies, and every bound is implied.
-  const ipFastEnd = srcLen >= 32 ? iend - 32 : 0;
-  const opFastEnd = dstCap >= 64 ? oend - 64 : 0;
   while (true) {
-    while (ip <= ipFastEnd && op <= opFastEnd) {
-      const token = <u32>load<u8>(ip);
-      if (token >= 0xf0 || (token & 15) == 15) break;
-      const litLen = <usize>(token >> 4);
-      v128.store(op, v128.load(ip, 1));
-      const ipOffset = ip + 1 + litLen;
-      const offset = <usize>load<u16>(ipOffset);
-      const opMatch = op + litLen;
-      if (offset < 16 || offset > opMatch - lowest) break;
-      const match = opMatch - offset;
-      v128.store(opMatch, v128.load(match));
-      v128.store(opMatch, v128.load(match, 16), 16);
-      op = opMatch + <usize>(token & 15) + minMatch;
-      ip = ipOffset + 2;
-    }
-    // One sequence the careful way: long lengths, short offsets, errors, the block's end.
     if (ip >= iend) return fail(lz4ErrTruncatedToken, ip, src);
     const token = <u32>load<u8>(ip);
     ip++;
@@ -488,6 +468,4 @@ export function lz4DecompressSafe(src: usize, srcLen: usize, dst: usize, dstCap:
     }
     op = end;
   }
-  // @ts-ignore: unreachable, the loop only returns; AssemblyScript's flow analysis wants an exit.
-  return lz4ErrEmpty;
 }
