@@ -74,6 +74,13 @@ export async function run(argv: string[]): Promise<number> {
   io.input.on("end", () => editor.end());
   io.input.on("error", () => editor.end());
 
+  // A hangup or kill must not leave the terminal in raw mode.
+  for (const signal of ["SIGTERM", "SIGHUP"] as const) {
+    process.on(signal, () => {
+      io.cleanup();
+      process.exit(1);
+    });
+  }
   let lost = false;
   let leaving = false;
   control.onClose(() => {
