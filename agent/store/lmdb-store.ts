@@ -17,12 +17,15 @@
 // seq was trimmed; every segment has exactly one order entry; the counters record
 // matches the segments. Eviction removes a segment's change entry with it.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { Database, RootDatabase } from "lmdb";
 import { TandemError } from "../errors.ts";
 import type { EventLog } from "../events.ts";
 import { openStoreDbs } from "./env.ts";
-import { compressSegment, decompressSegment, hashMany, hashOne } from "./codec.ts";
+import { decompressSegment, hashMany, hashOne } from "./codec.ts";
+import { prepare } from "./prep-pool.ts";
+import { packSegments } from "./prepare.ts";
 import {
   assertLabel, decodeChange, decodeHeader, encodeChange, encodeValue, labelHex, labelsEqual, segmentBytesMax,
   storedPayloadBytesMax, valueFormatVersion, valueHeaderBytes,
@@ -68,6 +71,8 @@ export interface OpenStoreOptions {
   durable?: boolean;
   changeLogEntriesMax?: number;
   events?: EventLog;
+  /** Prepare large batches (hash check + LZ4) on a worker thread (default: when there are 2+ cores). */
+  prepWorker?: boolean;
 }
 
 /** Counters persisted with every transaction (the "counters" state record). */
@@ -174,6 +179,11 @@ export class LmdbSegmentStore implements SegmentStore {
   private identityValue: StoreIdentity;
 
   private readonly queue: Op[] = [];
+  /** Call-order tickets: ops are queued in ticket order (see sequenced()). */
+  private nextTicket = 0;
+  private nextRelease = 0;
+  private readonly held = new Map<number, Op | null>();
+  private readonly prepWorker: boolean;
   private queuedSegments = 0;
   private readonly roomWaiters: (() => void)[] = [];
   private txnScheduled = false;
@@ -198,6 +208,7 @@ export class LmdbSegmentStore implements SegmentStore {
     this.durable = options.durable ?? true;
     this.changeLogEntriesMax = options.changeLogEntriesMax ?? changeLogEntriesMaxDefault;
     this.events = options.events;
+    this.prepWorker = options.prepWorker ?? availableParallelism() > 1;
     this.ownerModel = options.model;
     this.ownerSoftwareVersion = options.softwareVersion;
     this.capacityBytes = options.capacityBytes ?? Number.MAX_SAFE_INTEGER;
@@ -428,24 +439,18 @@ export class LmdbSegmentStore implements SegmentStore {
       else fresh.push(segment);
     }
     checkMetaRecords(meta);
-    const hashes = hashMany(fresh.map((s) => s.data));
-    const nowS = Math.floor(Date.now() / 1000);
-    const items: Prepared[] = fresh.map((segment, i) => {
-      if (!labelsEqual(hashes.subarray(i * labelBytes, (i + 1) * labelBytes), segment.label)) {
-        throw new TandemError("corrupt", `segment data does not hash to its label ${labelHex(segment.label)}`);
-      }
-      const block = compressSegment(segment.data);
-      const value = encodeValue(
-        { encoding: block ? "lz4" : "raw", origin, rawBytes: segment.data.length, createdS: nowS, seq: 0 },
-        block ?? segment.data,
-      );
-      return { label: new Uint8Array(segment.label), value, rawBytes: segment.data.length };
+    if (fresh.length === 0 && !meta) return [];
+    const packed = packSegments(fresh.map((s) => s.data), fresh.map((s) => s.label));
+    const createdS = Math.floor(Date.now() / 1000);
+    return this.sequenced(async () => {
+      const output = await prepare({ ...packed, origin, createdS }, this.prepWorker);
+      if ("badLabel" in output) throw new TandemError("corrupt", `segment data does not hash to its label ${output.badLabel}`);
+      const items = output.values.map((value, i) => ({
+        label: packed.labels.slice(i * labelBytes, (i + 1) * labelBytes), value, rawBytes: packed.lengths[i]!,
+      }));
+      const { done, promise } = settle<ChangeEntry[]>();
+      return { op: { kind: "put", items, origin, meta, done }, promise };
     });
-    if (items.length === 0 && !meta) return [];
-    await this.waitForRoom();
-    const { done, promise } = settle<ChangeEntry[]>();
-    this.enqueue({ kind: "put", items, origin, meta, done });
-    return promise;
   }
 
   async putStored(segments: StoredSegment[], origin: Origin, meta?: Record<string, unknown>): Promise<ChangeEntry[]> {
@@ -493,10 +498,8 @@ export class LmdbSegmentStore implements SegmentStore {
       items.push({ label: new Uint8Array(segment.label), value, rawBytes: segment.rawBytes });
     });
     if (items.length === 0 && !meta) return [];
-    await this.waitForRoom();
     const { done, promise } = settle<ChangeEntry[]>();
-    this.enqueue({ kind: "put", items, origin, meta, done });
-    return promise;
+    return this.sequenced(async () => ({ op: { kind: "put", items, origin, meta, done }, promise }));
   }
 
   async deleteSegments(labels: Label[], meta?: Record<string, unknown>): Promise<number> {
@@ -504,26 +507,22 @@ export class LmdbSegmentStore implements SegmentStore {
     checkBatch(labels, "labels");
     for (const label of labels) assertLabel(label);
     checkMetaRecords(meta);
-    await this.waitForRoom();
     const { done, promise } = settle<number>();
-    this.enqueue({ kind: "delete", labels: labels.map((l) => new Uint8Array(l)), meta, done });
-    return promise;
+    return this.sequenced(async () => ({ op: { kind: "delete", labels: labels.map((l) => new Uint8Array(l)), meta, done }, promise }));
   }
 
   async trimChangesThrough(seq: number): Promise<void> {
     this.assertWritable();
     if (!Number.isInteger(seq) || seq < 0) throw new TandemError("badInput", `trim seq must be a non-negative integer, got ${seq}`);
     const { done, promise } = settle<void>();
-    this.enqueue({ kind: "trim", seq, done });
-    return promise;
+    return this.sequenced(async () => ({ op: { kind: "trim", seq, done }, promise }));
   }
 
   async putMeta(key: string, value: unknown): Promise<void> {
     this.assertWritable();
     checkMetaRecords({ [key]: value });
     const { done, promise } = settle<void>();
-    this.enqueue({ kind: "meta", key, value, done });
-    return promise;
+    return this.sequenced(async () => ({ op: { kind: "meta", key, value, done }, promise }));
   }
 
   async setIdentity(identity: StoreIdentity): Promise<void> {
@@ -531,15 +530,13 @@ export class LmdbSegmentStore implements SegmentStore {
     // Ids and history are adopted; model and version stay those of this appliance.
     const valid = validateIdentity({ ...identity, model: this.ownerModel, softwareVersion: this.ownerSoftwareVersion });
     const { done, promise } = settle<void>();
-    this.enqueue({ kind: "identity", identity: valid, done });
-    return promise;
+    return this.sequenced(async () => ({ op: { kind: "identity", identity: valid, done }, promise }));
   }
 
   async clear(): Promise<StoreIdentity> {
     this.assertWritable();
     const { done, promise } = settle<StoreIdentity>();
-    this.enqueue({ kind: "clear", done });
-    return promise;
+    return this.sequenced(async () => ({ op: { kind: "clear", done }, promise }));
   }
 
   onCommit(listener: (entries: ChangeEntry[]) => void): () => void {
@@ -574,12 +571,42 @@ export class LmdbSegmentStore implements SegmentStore {
 
   /** Resolves once every queued operation is durable. */
   async idle(): Promise<void> {
-    while (this.queue.length > 0 || this.txnsInFlight > 0 || this.txnScheduled) {
+    while (this.queue.length > 0 || this.txnsInFlight > 0 || this.txnScheduled || this.nextRelease < this.nextTicket) {
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     }
   }
 
   // ---- the write queue -----------------------------------------------------------
+
+  /**
+   * Runs `build` (which may wait for room and prepare on the worker) and queues the
+   * op it returns in call order: an op waits for every op of an earlier call, so
+   * concurrent calls commit in the order they were made and a later cursor in meta
+   * never lands before an earlier one. A failed call releases its turn.
+   */
+  private async sequenced<T>(build: () => Promise<{ op: Op; promise: Promise<T> }>): Promise<T> {
+    const ticket = this.nextTicket++;
+    let built: { op: Op; promise: Promise<T> } | null = null;
+    try {
+      await this.waitForRoom();
+      built = await build();
+    } finally {
+      this.release(ticket, built?.op ?? null);
+    }
+    return built.promise;
+  }
+
+  private release(ticket: number, op: Op | null): void {
+    this.held.set(ticket, op);
+    while (this.held.has(this.nextRelease)) {
+      const next = this.held.get(this.nextRelease)!;
+      this.held.delete(this.nextRelease);
+      this.nextRelease++;
+      if (next && !this.closed) this.enqueue(next);
+      else if (next) next.done.reject(new TandemError("unavailable", "store is closed"));
+    }
+    this.wakeIdle();
+  }
 
   private async waitForRoom(): Promise<void> {
     while (this.queuedSegments >= writeQueueSegmentsMax) {
@@ -874,7 +901,7 @@ export class LmdbSegmentStore implements SegmentStore {
   }
 
   private wakeIdle(): void {
-    if (this.queue.length === 0 && this.txnsInFlight === 0 && !this.txnScheduled) {
+    if (this.queue.length === 0 && this.txnsInFlight === 0 && !this.txnScheduled && this.nextRelease === this.nextTicket) {
       for (const wake of this.idleWaiters.splice(0)) wake();
     }
   }

@@ -88,6 +88,26 @@ describe("segment store", () => {
     await store.close();
   });
 
+  test("calls prepared on the worker and inline still commit in call order", async () => {
+    const store = await open(tempDir(), { prepWorker: true });
+    const big = makeSegments(120, 40);
+    const small = makeSegments(2, 41);
+    const bad = makeSegments(60, 42);
+    bad[45] = { label: bad[45]!.label, data: bad[44]!.data };
+    const results = await Promise.allSettled([
+      store.putSegments(big, "local", { cursor: 1 }),      // large: goes to the worker
+      store.putSegments(bad, "local", { cursor: 99 }),     // large and wrong: refused whole
+      store.putSegments(small, "local", { cursor: 2 }),    // small: prepared inline, yet waits its turn
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect((results[1] as PromiseRejectedResult).reason.message).toContain(hex(bad[45]!.label));
+    expect(store.changesSince(0, 1000).map((e) => hex(e.label))).toEqual([...big, ...small].map((s) => hex(s.label)));
+    expect(store.getMeta("cursor")).toBe(2);
+    expect(store.has(bad[0]!.label)).toBe(false);
+    for (const s of [big[0]!, big[119]!, small[1]!]) expect(store.get(s.label, { verify: true })).toEqual(s.data);
+    await store.close();
+  });
+
   test("meta given with segments is committed in the same transaction, and only with them", async () => {
     const dir = tempDir();
     const store = await open(dir);

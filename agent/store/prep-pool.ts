@@ -1,0 +1,86 @@
+// A worker thread that prepares large write batches (hash check + LZ4, prepare.ts)
+// off the caller's thread, so that the agent's main thread (SDR, sockets, LMDB
+// transaction callbacks) and the preparation run on two cores. One worker per
+// process, shared by every store, created on first use, kept referenced only while
+// it has work so it never holds the process open. If the worker cannot be started
+// (e.g. the bundled image, where the worker file is absent) or dies, batches are
+// prepared inline: same results, one core.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { prepareValues, type PrepInput, type PrepOutput } from "./prepare.ts";
+
+/** Batches smaller than this are prepared inline (the hop costs more than it saves). */
+export const prepPoolSegmentsMin = 32;
+/** Batches waiting in or for the worker before further ones are prepared inline. */
+export const prepPoolJobsMax = 64;
+
+/** Bun's Worker has Node's ref/unref; its typings do not say so. */
+type RefWorker = Worker & { ref(): void; unref(): void };
+
+interface Job {
+  input: PrepInput;
+  resolve(output: PrepOutput): void;
+}
+
+class PrepPool {
+  private worker: RefWorker | null = null;
+  private broken = false;
+  private nextId = 1;
+  private readonly jobs = new Map<number, Job>();
+
+  /** Prepares on the worker when there is one, else inline. */
+  async run(input: PrepInput): Promise<PrepOutput> {
+    const worker = this.jobs.size < prepPoolJobsMax ? this.ensureWorker() : null;
+    if (!worker) return prepareValues(input);
+    const id = this.nextId++;
+    const done = new Promise<PrepOutput>((resolve) => this.jobs.set(id, { input, resolve }));
+    if (this.jobs.size === 1) worker.ref();
+    // Copied, not transferred: the input stays here for the inline fallback.
+    worker.postMessage({ id, input });
+    return done;
+  }
+
+  private ensureWorker(): RefWorker | null {
+    if (this.worker || this.broken) return this.worker;
+    const path = join(import.meta.dir, "prep-worker.ts");
+    if (!existsSync(path)) {
+      this.broken = true;
+      return null;
+    }
+    try {
+      const worker = new Worker(path) as RefWorker;
+      worker.unref();
+      worker.onmessage = (event: MessageEvent<{ id: number; output?: PrepOutput; error?: string }>) => {
+        const job = this.jobs.get(event.data.id);
+        if (!job) return;
+        this.jobs.delete(event.data.id);
+        if (this.jobs.size === 0) worker.unref();
+        job.resolve(event.data.output ?? prepareValues(job.input));
+      };
+      worker.onerror = () => this.fail();
+      this.worker = worker;
+      return worker;
+    } catch {
+      this.broken = true;
+      return null;
+    }
+  }
+
+  /** The worker died: finish its jobs inline and stop using it. */
+  private fail(): void {
+    this.broken = true;
+    const worker = this.worker;
+    this.worker = null;
+    worker?.terminate();
+    const jobs = [...this.jobs.values()];
+    this.jobs.clear();
+    for (const job of jobs) job.resolve(prepareValues(job.input));
+  }
+}
+
+const pool = new PrepPool();
+
+/** Prepares a batch: on the worker when large enough and available, else inline. */
+export function prepare(input: PrepInput, useWorker: boolean): Promise<PrepOutput> | PrepOutput {
+  return useWorker && input.lengths.length >= prepPoolSegmentsMin ? pool.run(input) : prepareValues(input);
+}

@@ -1,0 +1,16 @@
+// Worker thread of the prep pool: runs prepareValues (hash check + LZ4) on batches
+// posted by prep-pool.ts and posts the values back, transferring their buffers.
+import { prepareValues, type PrepInput } from "./prepare.ts";
+
+declare const self: Worker;
+
+self.onmessage = (event: MessageEvent<{ id: number; input: PrepInput }>) => {
+  const { id, input } = event.data;
+  try {
+    const output = prepareValues(input);
+    const transfer = "values" in output ? output.values.map((v) => v.buffer as ArrayBuffer) : [];
+    self.postMessage({ id, output }, transfer);
+  } catch (err) {
+    self.postMessage({ id, error: err instanceof Error ? err.message : String(err) });
+  }
+};
