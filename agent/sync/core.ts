@@ -96,11 +96,14 @@ export interface SyncCoreOptions {
   log?: SyncLog;
   /** Run the scrub (off in tests that count exact traffic). */
   scrub?: boolean;
+  /** Reconcile on every (re)connect of a paired pair (default true; the benchmark times its own). */
+  reconOnConnect?: boolean;
 }
 
 export interface ReconTally {
   roundTrips: number;
-  bytes: number;
+  bytes: number;                  // everything the initiator sent and received for this run
+  payloadBytes: number;           // of which segment payloads pushed (the data, not the reconciliation)
   missingHere: number;
   missingThere: number;
   deletedThere: number;
@@ -188,7 +191,9 @@ export class SyncCore {
     this.index = new KeyIndex(this.bounds.indexFineBits);
     this.log = options.log ?? (() => undefined);
     this.scrubEnabled = options.scrub ?? true;
+    this.reconOnConnect = options.reconOnConnect ?? true;
   }
+  private readonly reconOnConnect: boolean;
   private readonly log: SyncLog;
   private readonly scrubEnabled: boolean;
 
@@ -361,7 +366,7 @@ export class SyncCore {
     void this.pump(s);
     if (this.role === "master") {
       if (!s.paired) void this.runInitial(s);
-      else void this.runRecon(s, "reconnect").catch(() => undefined);
+      else if (this.reconOnConnect) void this.runRecon(s, "reconnect").catch(() => undefined);
     }
   }
 
@@ -674,6 +679,7 @@ export class SyncCore {
         while (!s.link.writable() && !s.closed) await this.sleep(this.bounds.retryMs);
         const wire = this.send(s, { t: "rc.push", id, segs: batch });
         tally.bytes += wire;
+        tally.payloadBytes += batchBytes;
         this.counters.sentBytes += wire;
         this.counters.sentSegments += batch.length;
         if (this.initialProgress && mode === "overwrite") {
@@ -778,7 +784,7 @@ export class SyncCore {
     if (s.initialRunning || !s.peer) return;
     s.initialRunning = true;
     const peer = s.peer;
-    const tally: ReconTally = { roundTrips: 0, bytes: 0, missingHere: 0, missingThere: 0, deletedThere: 0, deletedHere: 0 };
+    const tally: ReconTally = { roundTrips: 0, bytes: 0, payloadBytes: 0, missingHere: 0, missingThere: 0, deletedThere: 0, deletedHere: 0 };
     const started = this.clock.now();
     this.initialProgress = { percent: 0, bytesDone: 0, bytesTotal: this.store.stats().storedBytes };
     try {
@@ -826,7 +832,7 @@ export class SyncCore {
     if (s.reconRunning) throw new TandemError("unavailable", "a consistency check is already running");
     s.reconRunning = true;
     const started = this.clock.now();
-    const tally: ReconTally = { roundTrips: 0, bytes: 0, missingHere: 0, missingThere: 0, deletedThere: 0, deletedHere: 0 };
+    const tally: ReconTally = { roundTrips: 0, bytes: 0, payloadBytes: 0, missingHere: 0, missingThere: 0, deletedThere: 0, deletedHere: 0 };
     try {
       await this.reconcile(s, "union", 0, null, tally);
       this.finishRecon(tally, started, "");

@@ -86,6 +86,38 @@ async function handle(cmd: Record<string, unknown>): Promise<unknown> {
       }
       return { ok: true, written: n, labels };
     }
+    case "ingest": {
+      // Sustained writes at `mbps` for `seconds`; lag = write call to the peer's durable ack.
+      const size = Number(cmd.size ?? 8192);
+      const perTick = Math.max(1, Math.round((Number(cmd.mbps ?? 100) * 1e6 * 0.02) / size));
+      const seconds = Number(cmd.seconds ?? 5);
+      const pendingLag = new Map<number, number>();
+      const lags: number[] = [];
+      const off = service.core.onAck((_after, through, now) => {
+        for (const [seq, t] of pendingLag) if (seq <= through) (lags.push(now - t), pendingLag.delete(seq));
+      });
+      const t0 = Date.now();
+      let bytes = 0;
+      let tick = 0;
+      while (Date.now() - t0 < seconds * 1000) {
+        const batch = [];
+        for (let i = 0; i < perTick; i++) batch.push(segment(size, cmd.compressible !== false));
+        const started = Date.now();
+        const entries = await store.putSegments(batch, "local");
+        for (const e of entries) pendingLag.set(e.seq, started);
+        bytes += perTick * size;
+        tick++;
+        const due = t0 + tick * 20 - Date.now();
+        if (due > 0) await Bun.sleep(due);
+      }
+      const elapsed = (Date.now() - t0) / 1000;
+      const deadline = Date.now() + 30_000;
+      while (pendingLag.size > 0 && Date.now() < deadline) await Bun.sleep(20);
+      off();
+      lags.sort((x, y) => x - y);
+      const q = (p: number) => lags[Math.min(lags.length - 1, Math.floor(p * lags.length))] ?? null;
+      return { ok: true, mbps: bytes / 1e6 / elapsed, segments: lags.length, unacked: pendingLag.size, p50: q(0.5), p99: q(0.99) };
+    }
     case "status": return { ok: true, status: service.status(), count: store.count() };
     case "count": return { ok: true, count: store.count() };
     case "check": return { ok: true, check: await service.checkNow() };

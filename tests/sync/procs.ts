@@ -40,8 +40,8 @@ export async function startNode(spec: NodeSpec): Promise<SyncNode> {
   const proc = Bun.spawn(args, { cwd: repoRoot, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
   const waiting: Array<{ resolve: (v: any) => void; reject: (e: Error) => void }> = [];
   let stderr = "";
-  let ready: (() => void) | null = null;
-  const readyP = new Promise<void>((r) => (ready = r));
+  const signal: { ready: () => void } = { ready: () => undefined };
+  const readyP = new Promise<void>((r) => (signal.ready = r));
   void (async () => {
     const dec = new TextDecoder();
     let buf = "";
@@ -51,7 +51,7 @@ export async function startNode(spec: NodeSpec): Promise<SyncNode> {
       while ((nl = buf.indexOf("\n")) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        if (line.startsWith("ready")) ready?.();
+        if (line.startsWith("ready")) signal.ready();
         else if (line.startsWith("{")) waiting.shift()?.resolve(JSON.parse(line));
       }
     }

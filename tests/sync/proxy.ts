@@ -71,9 +71,9 @@ export function startProxy(listenHost: string, port: number, targetHost: string,
             drain,
             close,
             error: close,
-            connectError: () => client.end(),
+            connectError: () => void client.end(),
           },
-        }).catch(() => client.end());
+        }).catch(() => void client.end());
       },
       data: (s, d) => forward(s, d),
       drain,

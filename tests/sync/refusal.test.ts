@@ -40,10 +40,10 @@ describe("refusals (real processes)", () => {
   cases.forEach(([name, a, b, reason], i) => {
     test(`${name}: refused with the reason on both sides, nothing written`, async () => {
       const { na, nb, dirA, dirB } = await pairOf(i, a, b);
-      const [sa, sb] = await waitUntil(async () => {
+      const [sa, sb] = await waitUntil<any[] | undefined>(async () => {
         const s = [await na.status(), await nb.status()];
-        return s.every((x) => x.state === "refused") ? s : null;
-      }, 15_000, `${name} refusal on both`);
+        return s.every((x) => x.state === "refused") ? s : undefined;
+      }, 15_000, `${name} refusal on both`) as any[];
       expect(sa.refusedReason).toMatch(reason);
       expect(sb.refusedReason).toMatch(reason);
       expect((await na.cmd({ cmd: "alarms" })).alarms).toContain("peer_refused");
