@@ -588,7 +588,8 @@ export class LmdbSegmentStore implements SegmentStore {
     const ticket = this.nextTicket++;
     let built: { op: Op; promise: Promise<T> } | null = null;
     try {
-      await this.waitForRoom();
+      // No await when there is room: inline preparation then runs on the caller's turn.
+      if (this.queuedSegments >= writeQueueSegmentsMax) await this.waitForRoom();
       built = await build();
     } finally {
       this.release(ticket, built?.op ?? null);

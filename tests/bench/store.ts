@@ -1,7 +1,8 @@
 // Segment store micro-benchmark on real data: the corpus of unpacked npm tarballs cut
 // by FastCDC (2/8/16 KiB), written through putSegments (hash check + LZ4 + durable
-// LMDB commit, many calls in flight so they coalesce), then read back with and
-// without verification. Also times the caller-side preparation (hash check + LZ4)
+// LMDB commit, many calls in flight so they coalesce; with the prep worker, without
+// it, and without waiting for the flush), then read back with and without
+// verification. Also times the caller-side preparation (hash check + LZ4)
 // apart from the LMDB side (transaction callbacks + durable commits), so the figures
 // show where the time goes. Prints one JSON object as its last line.
 // Usage: bun run tests/bench/store.ts [--mb N] [--call N] [--inflight N]
@@ -69,6 +70,9 @@ export async function storeBench(options: { mb?: number; call?: number; inflight
     const fast = await openSegmentStore({ dir: join(dir, "nondurable"), model: "bench", softwareVersion: "0", durable: false });
     const nondurable = await writeAll(fast);
     await fast.close();
+    const single = await openSegmentStore({ dir: join(dir, "inline"), model: "bench", softwareVersion: "0", prepWorker: false });
+    const inline = await writeAll(single);
+    await single.close();
     const store = await openSegmentStore({ dir, model: "bench", softwareVersion: "0" });
     const durable = await writeAll(store);
     const putS = durable.seconds;
@@ -84,10 +88,10 @@ export async function storeBench(options: { mb?: number; call?: number; inflight
     const stats = store.stats();
     await store.close();
 
-    // Split the write path: putSegments hashes and compresses synchronously before its
-    // first await, so issuing every call in one turn times the preparation, and what
-    // follows until all resolve is LMDB alone (transaction callbacks + durable commits).
-    const split = await openSegmentStore({ dir: join(dir, "split"), model: "bench", softwareVersion: "0" });
+    // Split the write path: without the prep worker, putSegments hashes and compresses
+    // before its first await, so issuing every call in one turn times the preparation,
+    // and what follows until all resolve is LMDB alone (callbacks + durable commits).
+    const split = await openSegmentStore({ dir: join(dir, "split"), model: "bench", softwareVersion: "0", prepWorker: false });
     t = performance.now();
     const calls: Promise<unknown>[] = [];
     for (let i = 0; i < segments.length; i += callSegments) calls.push(split.putSegments(segments.slice(i, i + callSegments), "local"));
@@ -103,6 +107,7 @@ export async function storeBench(options: { mb?: number; call?: number; inflight
       store_put_segments_per_s: Math.round(segments.length / putS),
       store_put_mbps: +(rawBytes / 1e6 / putS).toFixed(1),
       store_put_nondurable_segments_per_s: Math.round(segments.length / nondurable.seconds),
+      store_put_inline_segments_per_s: Math.round(segments.length / inline.seconds),
       put_calls: Math.ceil(segments.length / callSegments),
       put_commits: durable.commits,
       store_get_segments_per_s: Math.round(segments.length / getS),
