@@ -8,6 +8,7 @@ import type { ApplianceConfig } from "./config/types.ts";
 import type { ControlApi } from "./control/types.ts";
 import type { EventLog } from "./events.ts";
 import type { MetricsRegistry } from "./metrics/registry.ts";
+import type { SyncService } from "./services.ts";
 import type { SegmentStore } from "./store/types.ts";
 import type { ApplianceVersion } from "./version.ts";
 
@@ -24,4 +25,8 @@ export interface ApplianceContext {
   metrics: MetricsRegistry;
   /** The one control API (the web UI mounts it behind login). */
   control: ControlApi;
+  /** The data store sync service while it runs (null when stopped or not installed).
+   *  The optimization service uses it for the sync-mode commit gate
+   *  (`ctx.sync?.()?.awaitReplicated?.(entries)`). Optional so test harnesses may omit it. */
+  sync?: () => SyncService | null;
 }

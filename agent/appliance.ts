@@ -126,6 +126,7 @@ export class Appliance implements ControlledAppliance {
       config: () => self.running,
       get store() { return self.storeHandle ?? unavailableStore(self.storeInfo.detail ?? self.storeInfo.state); },
       events: this.events, metrics: this.metrics, control: this.control,
+      sync: () => self.sync(),
     };
     this.metrics.gauge("tandem_appliance_uptime_seconds", "Seconds since the agent started", () => (Date.now() - this.startedMs) / 1000);
   }
