@@ -65,6 +65,15 @@ export function explain(err: unknown, labels: string[]): string {
   return labels.length === 1 && e.code === "badConfig" ? `${labels[0]}: ${e.message}` : e.message;
 }
 
+/** What is wrong with a new admin password, or null (first boot and password change). */
+export function passwordProblem(password: string, confirm: string, limits: WebLimits): string | null {
+  const chars = [...password].length;
+  if (chars < limits.passwordCharsMin) return `The password needs at least ${limits.passwordCharsMin} characters`;
+  if (chars > limits.passwordCharsMax) return `The password may have at most ${limits.passwordCharsMax} characters`;
+  if (password !== confirm) return "The two passwords differ";
+  return null;
+}
+
 /** Only paths on this server are followed after login or an action (no open redirect). */
 export const safeNext = (next: unknown): string =>
   typeof next === "string" && /^\/(?![/\\])[\x21-\x7e]*$/.test(next) && !next.startsWith("/login") ? next : "/";

@@ -183,4 +183,35 @@ describe("pages", () => {
     await waitFor("new store id on the page", async () => (await page.locator("[data-testid=store-id]").textContent()) !== before, 10_000);
     await screenshot(page, "datastore-cleared-1280");
   }, 60_000);
+
+  test("the admin password can be changed; it needs the current one and logs out other sessions", async () => {
+    const other = await newContext(browser, 1280);
+    const otherPage = await other.newPage();
+    await login(otherPage, agent.url, password);
+    expect((await otherPage.request.get(agent.url + "/api/status")).status()).toBe(200);
+
+    await page.goto(agent.url + "/config");
+    const change = async (current: string, next: string, confirm: string) => {
+      await page.fill('input[name="current"]', current);
+      await page.fill('input[name="password"]', next);
+      await page.fill('input[name="confirm"]', confirm);
+      await submit('button:text("Change password")');
+    };
+    await change("not it", "new password 2", "new password 2");
+    expect(await flash("error")).toContain("current password is wrong");
+    await change(password, "new password 2", "new password 3");
+    expect(await flash("error")).toContain("differ");
+    await change(password, "new password 2", "new password 2");
+    expect(await flash("ok")).toContain("Password changed");
+    await screenshot(page, "config-password-changed-1280");
+
+    // This browser stays in; the other session is gone; only the new password works.
+    expect((await page.request.get(agent.url + "/api/status")).status()).toBe(200);
+    expect((await otherPage.request.get(agent.url + "/api/status")).status()).toBe(401);
+    await login(otherPage, agent.url, password);
+    expect(await otherPage.locator("[data-flash=error]").textContent()).toContain("Wrong user name or password");
+    await login(otherPage, agent.url, "new password 2");
+    expect(new URL(otherPage.url()).pathname).toBe("/");
+    await other.close();
+  }, 60_000);
 });

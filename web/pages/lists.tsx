@@ -118,7 +118,7 @@ export function AlarmsPage(props: { events: ApplianceEvent[] }) {
   );
 }
 
-export function ConfigPage(props: { runningConfig: string; version: StatusView["version"] }) {
+export function ConfigPage(props: { runningConfig: string; version: StatusView["version"]; csrf: string; passwordCharsMin: number }) {
   const v = props.version;
   return (
     <div class="grid">
@@ -136,6 +136,26 @@ export function ConfigPage(props: { runningConfig: string; version: StatusView["
           <dt>Uptime</dt><dd><Live path="version.uptimeS" fmt="s" value={v.uptimeS} /></dd>
           <dt>Data directory</dt><dd>{v.dataDir}</dd>
         </dl>
+        <h2 class="mt">Admin password</h2>
+        <form class="stack" method="post" action="/admin/password">
+          <Csrf token={props.csrf} />
+          <input type="text" name="username" value="admin" autocomplete="username" hidden readonly />
+          <label>
+            Current password
+            <input type="password" name="current" autocomplete="current-password" required />
+          </label>
+          <label>
+            New password (at least {props.passwordCharsMin} characters)
+            <input type="password" name="password" autocomplete="new-password" minlength={props.passwordCharsMin} required />
+          </label>
+          <label>
+            Repeat the new password
+            <input type="password" name="confirm" autocomplete="new-password" minlength={props.passwordCharsMin} required />
+          </label>
+          <div>
+            <button type="submit">Change password</button>
+          </div>
+        </form>
       </section>
     </div>
   );

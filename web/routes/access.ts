@@ -9,7 +9,7 @@ import { asTandemError, TandemError } from "../../agent/errors.ts";
 import { adminUsername } from "../admin.ts";
 import { clientScript } from "../assets/client.ts";
 import { styleCss } from "../assets/style.ts";
-import { clientOf, html, isApi, isLoopback, safeNext, type Ctx, type WebDeps, type WebEnv } from "../context.ts";
+import { clientOf, html, isApi, isLoopback, passwordProblem, safeNext, type Ctx, type WebDeps, type WebEnv } from "../context.ts";
 import { ErrorPage, FirstBootPage, FirstBootRefusedPage, LoginPage } from "../pages/auth.tsx";
 import { randomToken, sameSecret, type Session } from "../sessions.ts";
 
@@ -91,9 +91,8 @@ export function registerAccessRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
     const confirm = typeof body.confirm === "string" ? body.confirm : "";
     const again = (error: string) =>
       html(c, FirstBootPage({ csrf: preToken(c), token: typeof body.token === "string" ? body.token : null, error, passwordCharsMin: limits.passwordCharsMin, username: adminUsername }), 400);
-    if ([...password].length < limits.passwordCharsMin) return again(`The password needs at least ${limits.passwordCharsMin} characters`);
-    if ([...password].length > limits.passwordCharsMax) return again(`The password may have at most ${limits.passwordCharsMax} characters`);
-    if (password !== confirm) return again("The two passwords differ");
+    const problem = passwordProblem(password, confirm, limits);
+    if (problem) return again(problem);
     if (settingPassword) return again("The password is being set from another browser; reload in a moment");
     settingPassword = true;
     try {
@@ -180,5 +179,34 @@ export function registerAccessRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
     deleteCookie(c, sessionCookie, { path: "/", secure: https });
     log("info", `admin logged out from ${clientOf(c)}`);
     return c.redirect("/login?bye", 303);
+  });
+
+  // Changing the password needs the current one (counted by the limiter when wrong)
+  // and logs out every other session.
+  app.post("/admin/password", async (c) => {
+    const body = await c.req.parseBody();
+    const who = clientOf(c);
+    const session = c.get("session");
+    const text = (name: string) => (typeof body[name] === "string" ? (body[name] as string) : "");
+    const back = (kind: "ok" | "error", message: string) => {
+      c.get("session").flash = { kind, text: message };
+      return c.redirect("/config", 303);
+    };
+    const retryS = limiter.retryAfterS(who);
+    if (retryS > 0) return back("error", `Too many failed attempts from this address; try again in ${retryS} s`);
+    if (!(await admin.verify(session.username, text("current").slice(0, limits.passwordCharsMax * 4)))) {
+      limiter.fail(who);
+      log("warning", `wrong current password in a password change from ${who}`);
+      return back("error", "The current password is wrong");
+    }
+    const problem = passwordProblem(text("password"), text("confirm"), limits);
+    if (problem) return back("error", problem);
+    await admin.setPassword(session.username, text("password"));
+    sessions.destroyAll();
+    const fresh = sessions.create(session.username);
+    setCookie(c, sessionCookie, fresh.id, { httpOnly: true, sameSite: "Strict", path: "/", secure: https });
+    log("notice", `admin password changed from ${who}; other sessions logged out`);
+    fresh.flash = { kind: "ok", text: "Password changed; other sessions were logged out" };
+    return c.redirect("/config", 303);
   });
 }

@@ -133,7 +133,7 @@ export function registerPageRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
     }
   });
   app.get("/alarms", (c) => html(c, Page({ ...frame(c, "Alarms & log", "/alarms"), children: AlarmsPage({ events: control.events(0, limits.eventsPageMax) }) })));
-  app.get("/config", (c) => html(c, Page({ ...frame(c, "Configuration", "/config"), children: ConfigPage({ runningConfig: control.runningConfig(), version: control.version() }) })));
+  app.get("/config", (c) => html(c, Page({ ...frame(c, "Configuration", "/config"), children: ConfigPage({ runningConfig: control.runningConfig(), version: control.version(), csrf: c.get("session").csrf, passwordCharsMin: limits.passwordCharsMin }) })));
 
   const back = (c: Ctx) => {
     const ref = c.req.header("referer");
