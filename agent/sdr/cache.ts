@@ -23,19 +23,23 @@ export function segmentCache(store: SegmentStore): RecentWindow {
   return cache;
 }
 
-/** Ordered, bounded write-behind of learned segments; the first failure is kept and
- *  thrown by the next call, so a full or broken store is not silently ignored. */
+/** Ordered, bounded write-behind of learned segments. A failed write costs only
+ *  savings, so with `onError` it is reported there and the codec goes on; without,
+ *  the first failure is kept and thrown by the next call (the offline CLI). */
 export class StoreWriter {
   private inFlight: Promise<unknown>[] = [];
   private failure: unknown;
+  failures = 0;
 
-  constructor(private readonly store: SegmentStore) {}
+  constructor(private readonly store: SegmentStore, private readonly onError?: (err: unknown) => void) {}
 
   async put(segments: SegmentInput[]): Promise<void> {
     this.check();
     if (segments.length === 0) return;
     const write = this.store.putSegments(segments, "local").catch((err) => {
-      this.failure ??= err;
+      this.failures++;
+      if (this.onError) this.onError(err);
+      else this.failure ??= err;
     });
     this.inFlight.push(write);
     while (this.inFlight.length > storeWritesInFlightMax) await this.inFlight.shift();

@@ -20,6 +20,9 @@ export type FetchMissing = (labels: Uint8Array[]) => Promise<{ label: Uint8Array
 
 export interface SdrDecoderOptions {
   store: SegmentStore;
+  /** Where failed writes of learned segments go (they cost savings, not correctness);
+   *  without it, the next encode/decode call throws the failure. */
+  onStoreError?: (err: unknown) => void;
   /** REQ/REP: asks the peer for these labels (segments or run labels). */
   fetchMissing: FetchMissing;
   indexPath?: string;
@@ -70,7 +73,7 @@ export class SdrDecoder {
     this.index = LearnedIndex.forStore(options.store, options.indexPath);
     this.learnResemblance = options.learnResemblance ?? true;
     this.cache = segmentCache(options.store);
-    this.writer = new StoreWriter(options.store);
+    this.writer = new StoreWriter(options.store, options.onStoreError);
     this.learned = new RecentWindow(options.learnedWindowBytesMax ?? learnedWindowBytesMaxDefault, learnedWindowEntriesMax);
   }
 

@@ -23,6 +23,9 @@ import { StreamCompressor, zstdLevelDefault, zstdWindowLogDefault } from "./zstr
 
 export interface SdrEncoderOptions {
   store: SegmentStore;
+  /** Where failed writes of learned segments go (they cost savings, not correctness);
+   *  without it, the next encode/decode call throws the failure. */
+  onStoreError?: (err: unknown) => void;
   params?: ChunkParams;
   /** Where the successor/resemblance index lives (default: next to the store). */
   indexPath?: string;
@@ -108,7 +111,7 @@ export class SdrEncoder {
     this.index = LearnedIndex.forStore(options.store, options.indexPath);
     this.cache = segmentCache(options.store);
     this.prefixes = prefixIndex(options.store);
-    this.writer = new StoreWriter(options.store);
+    this.writer = new StoreWriter(options.store, options.onStoreError);
     const level = options.zstdLevel ?? zstdLevelDefault;
     this.compressor = level > 0 ? new StreamCompressor(level, options.zstdWindowLog ?? zstdWindowLogDefault) : undefined;
     this.frameBodyBytesTarget = options.frameBodyBytesTarget ?? frameBodyBytesTargetDefault;

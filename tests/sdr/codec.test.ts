@@ -107,6 +107,40 @@ describe("SDR round trips", () => {
     await p.close();
   });
 
+  test("known content in a new order: pieces found by prefix, round trip exact and small", async () => {
+    const p = await pair();
+    const parts = [0, 1, 2, 3, 4, 5].map((i) => (i % 2 ? randomBytes(300_000, 90 + i) : textBytes(300_000, 90 + i)));
+    await decodeAll(p.decoder, await encodeAll(p.encoder, Buffer.concat(parts)));
+    const shuffled = Buffer.concat([parts[3]!, parts[0]!, parts[5]!, parts[1]!, parts[4]!, parts[2]!]);
+    const frames = await encodeAll(p.encoder, shuffled);
+    expect(same(await decodeAll(p.decoder, frames), shuffled)).toBe(true);
+    expect(frameBytes(frames)).toBeLessThan(shuffled.length / 20);
+    expect(p.encoder.stats.speculatedSegments).toBeGreaterThan(0);
+    await p.close();
+  });
+
+  test("a store that fails writes costs savings, not the stream", async () => {
+    const p = await pair();
+    const failures: unknown[] = [];
+    const failing = Object.create(p.decStore, {
+      putSegments: { value: async () => { throw new TandemError("storeFull", "disk full (test)"); } },
+    });
+    const decoder = new SdrDecoder({ store: failing, fetchMissing: async (l) => p.encoder.answer(l), onStoreError: (err) => failures.push(err) });
+    const input = textBytes(400_000, 95);
+    expect(same(await decodeAll(decoder, await encodeAll(p.encoder, input)), input)).toBe(true);
+    await decoder.close();
+    expect(failures.length).toBeGreaterThan(0);
+    expect((failures[0] as TandemError).code).toBe("storeFull");
+    // Without a handler the failure surfaces on the next call (at the latest, close).
+    const encoder = new SdrEncoder({ store: p.encStore });
+    const strict = new SdrDecoder({ store: failing, fetchMissing: async (l) => encoder.answer(l) });
+    const frames = await encodeAll(encoder, textBytes(400_000, 96));
+    await encoder.close();
+    const err = await rejection(decodeAll(strict, frames).then(() => strict.close()));
+    expect(err.code).toBe("storeFull");
+    await p.close();
+  });
+
   test("warm repeat collapses into runs: >= 500x", async () => {
     const p = await pair();
     const input = randomBytes(4 * 1024 * 1024, 31);
