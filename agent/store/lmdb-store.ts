@@ -195,6 +195,7 @@ export class LmdbSegmentStore implements SegmentStore {
   private readonly corruptPending = new Map<string, Label>();
   private readonly listeners = new Set<(entries: ChangeEntry[]) => void>();
   private closed = false;
+  private closing: Promise<void> | null = null;
 
   private hits = 0;
   private misses = 0;
@@ -555,8 +556,12 @@ export class LmdbSegmentStore implements SegmentStore {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     if (!this.readOnly) {
       if (this.touchTimer) clearTimeout(this.touchTimer);
       this.touchTimer = null;
