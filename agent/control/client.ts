@@ -12,6 +12,8 @@ export const readCallTimeoutMs = 30_000;
 export const writeCallTimeoutMs = 30 * 60_000;
 /** How long to wait for the server's greeting. */
 export const connectTimeoutMs = 5_000;
+/** Calls one client may have waiting for an answer. */
+export const pendingCallsMax = 256;
 /** Longest response line accepted. */
 export const responseBytesMax = 64 * 1024 * 1024;
 
@@ -94,6 +96,10 @@ export function connectControl(socketPath: string): Promise<RemoteControl> {
     const call = (method: string, params: unknown[], onProgress?: (text: string) => void): Promise<unknown> =>
       new Promise((resolve, reject) => {
         if (closed) { reject(new TandemError("unavailable", "connection to the appliance closed")); return; }
+        if (pending.size >= pendingCallsMax) {
+          reject(new TandemError("limitExceeded", `more than ${pendingCallsMax} control calls waiting`));
+          return;
+        }
         const id = nextId++;
         const timeoutMs = (controlWriteMethods as readonly string[]).includes(method) ? writeCallTimeoutMs : readCallTimeoutMs;
         const timer = setTimeout(() => {

@@ -105,7 +105,9 @@ function serve(api: ControlApi, events: EventLog | undefined, readOnly: boolean,
       buffer = buffer.slice(nl + 1);
       if (!line) continue;
       if (inFlight >= inFlightPerConnectionMax) {
-        send({ id: null, error: { code: "limitExceeded", message: `more than ${inFlightPerConnectionMax} requests in flight` } });
+        let id: unknown = null;
+        try { id = JSON.parse(line)?.id ?? null; } catch { /* answered with id null */ }
+        send({ id, error: { code: "limitExceeded", message: `more than ${inFlightPerConnectionMax} requests in flight on one connection` } });
         continue;
       }
       inFlight++;

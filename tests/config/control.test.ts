@@ -79,6 +79,25 @@ describe("control server", () => {
     c.socket.destroy();
   });
 
+  test("more requests in flight than the bound: the extra ones are refused by id", async () => {
+    const c = await raw(join(root, "control.sock"));
+    await c.next(1);
+    // restart is serialized, so these stay in flight while the rest arrive.
+    const lines = Array.from({ length: 20 }, (_, i) => JSON.stringify({ id: 100 + i, method: "restart", params: [{ clean: false }] }));
+    c.socket.write(lines.join("\n") + "\n");
+    for (let i = 0; i < 400; i++) {
+      const done = c.replies.filter((r) => (r as { result?: unknown; error?: unknown }).result !== undefined || (r as { error?: unknown }).error !== undefined);
+      if (done.length >= 20) break;
+      await Bun.sleep(25);
+    }
+    const finals = c.replies.filter((r) => "result" in (r as object) || "error" in (r as object)) as { id: number; error?: { code: string } }[];
+    const refused = finals.filter((r) => r.error?.code === "limitExceeded");
+    expect(finals).toHaveLength(20);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.every((r) => r.id >= 100 && r.id < 120)).toBe(true);
+    c.socket.destroy();
+  }, 30_000);
+
   test("an oversized request line is refused and the connection closed; others carry on", async () => {
     const other = await connectControl(join(root, "control-ro.sock"));
     const c = await raw(join(root, "control.sock"));
