@@ -1,10 +1,13 @@
 // A LAN-side TCP socket of an optimized (or passed-through) connection: the client's
 // socket accepted on a rule's listen port, or the server-side appliance's socket to
-// the destination. Wraps a Bun socket opened with allowHalfOpen so a FIN from one
-// side is carried faithfully (the other direction keeps flowing), honours partial
+// the destination. Wraps a socket opened with allowHalfOpen so a FIN from one side is
+// carried faithfully (the other direction keeps flowing): accepted sockets are Bun's
+// (`Bun.listen`), outgoing ones node:net's, because Bun.connect closes a client socket
+// as soon as the peer's FIN arrives whatever allowHalfOpen says. It honours partial
 // writes (the rest goes out on `drain`), and lets the producer wait for the write
 // backlog to fall (`whenWritable`) and pause/resume reading for backpressure.
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
+import net from "node:net";
 import { TandemError } from "../errors.ts";
 
 /** Write backlog (bytes accepted by us, not yet by the kernel) above which producers wait. */
@@ -18,6 +21,63 @@ export interface LanSocketData {
   lan?: LanSocket;
 }
 
+/** The operations LanSocket needs from a socket (Bun's or node:net's). */
+export interface LanTransport {
+  remote: string;
+  /** Bytes accepted now (the rest must wait for drain); negative when closed. */
+  write(bytes: Uint8Array): number;
+  /** Half-close: FIN, keep reading. */
+  shutdown(): void;
+  /** Release the socket once both directions are done. */
+  end(): void;
+  /** Abort with RST. */
+  terminate(): void;
+  pause(): void;
+  resume(): void;
+}
+
+function bunTransport(socket: Socket<LanSocketData>): LanTransport {
+  socket.setNoDelay(true);
+  return {
+    remote: `${socket.remoteAddress}:${(socket as unknown as { remotePort?: number }).remotePort ?? "?"}`,
+    write: (bytes) => socket.write(bytes),
+    // shutdown(), not end(): Bun's end() closes both directions, and the peer may still send.
+    shutdown: () => socket.shutdown(),
+    end: () => socket.end(),
+    terminate: () => socket.terminate(),
+    pause: () => socket.pause(),
+    resume: () => socket.resume(),
+  };
+}
+
+function nodeTransport(socket: net.Socket, lan: () => LanSocket | undefined): LanTransport {
+  socket.setNoDelay(true);
+  socket.on("data", (chunk: Buffer) => lan()?.handleData(chunk, false));
+  socket.on("end", () => lan()?.handleEnd());
+  socket.on("drain", () => lan()?.handleDrain());
+  socket.on("error", (err) => lan()?.handleClose(err.message));
+  socket.on("close", (hadError) => lan()?.handleClose(hadError ? "socket error" : null));
+  return {
+    remote: `${socket.remoteAddress}:${socket.remotePort}`,
+    write: (bytes) => {
+      if (socket.destroyed) return -1;
+      // node buffers everything; it says `drain` only after a write() returned false.
+      if (socket.writableNeedDrain) return 0;
+      socket.write(bytes);
+      return bytes.length;
+    },
+    shutdown: () => socket.end(),
+    end: () => socket.end(),
+    terminate: () => {
+      const s = socket as net.Socket & { resetAndDestroy?: () => void };
+      if (s.resetAndDestroy) s.resetAndDestroy();
+      else s.destroy();
+    },
+    pause: () => socket.pause(),
+    resume: () => socket.resume(),
+  };
+}
+
 export class LanSocket {
   bytesIn = 0;
   bytesOut = 0;
@@ -27,6 +87,7 @@ export class LanSocket {
   private waiters: (() => void)[] = [];
   private endRequested = false;
   private ended = false;
+  private remoteEnded = false;
   private closedFlag = false;
   private paused = false;
   /** Chunks that arrived before a data handler was set (bounded by pausing). */
@@ -37,10 +98,20 @@ export class LanSocket {
   private closeHandlers: ((error: string | null) => void)[] = [];
   private closeError: string | null = null;
 
-  constructor(readonly socket: Socket<LanSocketData>) {
-    socket.data = { lan: this };
-    this.remote = `${socket.remoteAddress}:${(socket as unknown as { remotePort?: number }).remotePort ?? "?"}`;
-    socket.setNoDelay(true);
+  constructor(private readonly socket: LanTransport) {
+    this.remote = socket.remote;
+  }
+
+  static fromBun(socket: Socket<LanSocketData>): LanSocket {
+    const lan = new LanSocket(bunTransport(socket));
+    socket.data = { lan };
+    return lan;
+  }
+
+  static fromNode(socket: net.Socket): LanSocket {
+    let lan: LanSocket | undefined;
+    lan = new LanSocket(nodeTransport(socket, () => lan));
+    return lan;
   }
 
   get closed(): boolean {
@@ -110,9 +181,9 @@ export class LanSocket {
   }
 
   /** @internal socket callbacks */
-  handleData(chunk: Uint8Array): void {
+  handleData(chunk: Uint8Array, reused = true): void {
     // Bun may reuse its receive buffer: keep a copy.
-    const copy = chunk.slice();
+    const copy = reused ? chunk.slice() : chunk;
     this.bytesIn += copy.length;
     if (this.dataHandler) this.dataHandler(copy);
     else {
@@ -122,6 +193,9 @@ export class LanSocket {
   }
 
   handleEnd(): void {
+    this.remoteEnded = true;
+    // Both directions done: release the socket (with allowHalfOpen nothing does it for us).
+    if (this.ended) this.socket.end();
     if (this.endHandler) this.endHandler();
     else this.earlyEof = true;
   }
@@ -158,7 +232,8 @@ export class LanSocket {
     if (this.backlogBytes < lanWriteLowBytes && this.waiters.length > 0) for (const w of this.waiters.splice(0)) w();
     if (this.endRequested && !this.ended && this.backlog.length === 0 && !this.closedFlag) {
       this.ended = true;
-      this.socket.end();
+      if (this.remoteEnded) this.socket.end();
+      else this.socket.shutdown();
     }
   }
 }
@@ -192,7 +267,7 @@ export function listenLan(hostname: string, port: number, onAccept: (lan: LanSoc
   try {
     return Bun.listen<LanSocketData>({
       hostname, port, allowHalfOpen: true, data: {},
-      socket: lanHandlers((socket) => onAccept(new LanSocket(socket))),
+      socket: lanHandlers((socket) => onAccept(LanSocket.fromBun(socket))),
     });
   } catch (err) {
     throw new TandemError("unavailable", `cannot listen on ${hostname}:${port}: ${(err as Error).message}`);
@@ -202,37 +277,21 @@ export function listenLan(hostname: string, port: number, onAccept: (lan: LanSoc
 /** Connects to a LAN destination within `timeoutMs`; rejects with TandemError("unavailable"/"timeout"). */
 export function connectLan(hostname: string, port: number, timeoutMs = lanConnectTimeoutMs): Promise<LanSocket> {
   return new Promise((resolve, reject) => {
-    let settled = false;
+    const socket = net.connect({ host: hostname, port, allowHalfOpen: true });
     const timer = setTimeout(() => {
-      if (settled) return;
-      settled = true;
+      socket.destroy();
       reject(new TandemError("timeout", `no answer from ${hostname}:${port} within ${timeoutMs} ms`));
     }, timeoutMs);
-    Bun.connect<LanSocketData>({
-      hostname, port, allowHalfOpen: true, data: {},
-      socket: {
-        ...lanHandlers(),
-        open(socket) {
-          if (settled) {
-            socket.terminate();
-            return;
-          }
-          settled = true;
-          clearTimeout(timer);
-          resolve(new LanSocket(socket));
-        },
-        connectError(_socket, error) {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          reject(new TandemError("unavailable", `cannot connect to ${hostname}:${port}: ${error.message}`));
-        },
-      },
-    }).catch((err: Error) => {
-      if (settled) return;
-      settled = true;
+    const onError = (err: Error) => {
       clearTimeout(timer);
+      socket.destroy();
       reject(new TandemError("unavailable", `cannot connect to ${hostname}:${port}: ${err.message}`));
+    };
+    socket.once("error", onError);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      socket.off("error", onError);
+      resolve(LanSocket.fromNode(socket));
     });
   });
 }

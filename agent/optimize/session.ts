@@ -238,7 +238,7 @@ export class Session {
       while (this.inflightBytes >= windowBytes && !this.finished) await this.wait((k) => this.windowWaiters.push(k));
       if (this.finished) return;
       this.inflightBytes += ops.length;
-      await this.conn.send(messageToWire({ t: "data", ops }));
+        await this.conn.send(messageToWire({ t: "data", ops }));
     }
   }
 
@@ -271,7 +271,7 @@ export class Session {
         this.decodeKick?.();
         return;
       case "ack":
-        this.inflightBytes = Math.max(0, this.inflightBytes - msg.bytes);
+            this.inflightBytes = Math.max(0, this.inflightBytes - msg.bytes);
         if (this.inflightBytes < windowBytes) for (const w of this.windowWaiters.splice(0)) w();
         this.maybeFinish();
         return;
@@ -324,7 +324,8 @@ export class Session {
       await this.lan.whenWritable();
       this.inboundBytes -= item.ops.length;
       if (this.finished) return;
-      await this.conn.send(messageToWire({ t: "ack", bytes: item.ops.length }));
+        // Not awaited: ACKs are tiny, and after a clean close by the peer they have no reader.
+      if (!this.conn.closed) void this.conn.send(messageToWire({ t: "ack", bytes: item.ops.length })).catch(() => undefined);
     }
   }
 
@@ -378,8 +379,10 @@ export class Session {
 
   private onChannelClosed(reason: string): void {
     if (this.finished) return;
-    // The peer finished first: fine if it had everything it needed and we had all of its data.
-    if (this.eofSent && this.inflightBytes === 0 && this.remoteEofQueued) {
+    // The peer finished first. It closes cleanly only after decoding our EOF (so all our
+    // frames) and we hold its EOF (so all its frames): its last ACKs may be lost with the
+    // close, so the window is not consulted.
+    if (this.eofSent && this.remoteEofQueued) {
       void this.drainThenFinish();
       return;
     }

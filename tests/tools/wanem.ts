@@ -74,6 +74,7 @@ interface Side {
   ended: boolean;               // we called end() on it
   endRequested: boolean;
   closed: boolean;              // the socket closed cleanly
+  remoteEnded: boolean;         // its peer sent FIN
 }
 
 interface SideData {
@@ -93,8 +94,8 @@ class Direction {
 }
 
 class Conn {
-  client: Side = { socket: null, pending: [], pendingBytes: 0, ended: false, endRequested: false, closed: false };
-  target: Side = { socket: null, pending: [], pendingBytes: 0, ended: false, endRequested: false, closed: false };
+  client: Side = { socket: null, pending: [], pendingBytes: 0, ended: false, endRequested: false, closed: false, remoteEnded: false };
+  target: Side = { socket: null, pending: [], pendingBytes: 0, ended: false, endRequested: false, closed: false, remoteEnded: false };
   up: Direction;
   down: Direction;
   closed = false;
@@ -155,6 +156,9 @@ class WanEmImpl implements WanEm {
       end(socket: Socket<SideData>) {
         const { conn, which } = socket.data;
         const dir = which === "client" ? conn.up : conn.down;
+        const side = which === "client" ? conn.client : conn.target;
+        side.remoteEnded = true;
+        if (side.ended) socket.end();
         dir.sourceEof = true;
         em.pump(dir);
       },
@@ -279,7 +283,9 @@ class WanEmImpl implements WanEm {
     }
     if (side.endRequested && !side.ended) {
       side.ended = true;
-      socket.end();
+      // shutdown() half-closes; Bun's end() would close both directions.
+      if (side.remoteEnded) socket.end();
+      else socket.shutdown();
     }
     if (dir.paused && dir.queuedBytes + side.pendingBytes <= directionQueueBytesMax / 2) {
       dir.paused = false;
