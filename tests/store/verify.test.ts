@@ -87,6 +87,21 @@ describe("verify and digest", () => {
     expect(await runCli(["store", "verify", "--data", dir])).toMatchObject({ code: 0, stdout: "checked 8 corrupt 0\n" });
   });
 
+  test("verify reports a change log that disagrees with the segments", async () => {
+    const dir = tempDir();
+    const store = await openSegmentStore({ dir, ...opts });
+    await store.putSegments(makeSegments(5, 35, "text"), "local");
+    await store.close();
+    const dbs = openStoreDbs(join(dir, "store"), false);
+    dbs.changes.removeSync(3);
+    await dbs.root.close();
+    const report = await runCli(["store", "verify", "--data", dir]);
+    expect(report.code).toBe(1);
+    expect(report.stdout).toStartWith("checked 5 corrupt 0\n");
+    expect(report.stdout).toMatch(/inconsistent segment [0-9a-f]{64} has no change entry \(seq 3\)/);
+    expect(report.stdout).toContain("inconsistent counters say 5 change entries, log holds 4");
+  });
+
   test("digest is the same for the same key set in any order, and works beside a live writer", async () => {
     const segments = makeSegments(30, 34, "text");
     const a = tempDir();
