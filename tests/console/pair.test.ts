@@ -2,15 +2,13 @@
 // master's store seeded with real segments (`tandem encode`), every sync setting typed
 // into each appliance's console, until the backup's `show datastore sync` says
 // "in sync" and both stores hold the same segments under the master's identity.
-// Runs only once data store sync (agent/sync/index.ts) is installed.
 // Addresses: 127.0.4.30 (master), 127.0.4.31 (backup).
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bun, consoleCommand, repoRoot, run, startAppliance, Tmux, type RunningAppliance } from "./harness.ts";
 
-const syncInstalled = existsSync(join(repoRoot, "agent", "sync", "index.ts"));
 /** How long the pair may take to reach "in sync" (a few MB on loopback). */
 const inSyncTimeoutMs = 60_000;
 
@@ -57,7 +55,7 @@ async function configure(t: Tmux, lines: string[]): Promise<void> {
 }
 
 describe("master/backup pair from the console", () => {
-  test.skipIf(!syncInstalled)("configure both sides until the backup is in sync", async () => {
+  test("configure both sides until the backup is in sync", async () => {
     // Seed the master's store with real segments before it starts.
     const input = pseudoRandomBytes(2 * 1024 * 1024, 0x4d2);
     const seed = Bun.spawn([bun, "agent/main.ts", "encode", "--data", join(root, "pm")], { cwd: repoRoot, stdin: "pipe", stdout: "ignore", stderr: "pipe" });
