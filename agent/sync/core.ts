@@ -325,7 +325,7 @@ export class SyncCore {
       initialDone: this.store.getMeta<string>(metaInitialDone) != null,
       initGeneration: initial?.masterGeneration ?? null, initCursor: initial?.cursor ?? null,
       recvGeneration: recv?.generation ?? null, recvSeq: recv?.seq ?? 0,
-      count: this.store.count(), lastSeq: this.store.lastSeq(),
+      count: this.store.count(), lastSeq: this.store.lastSeq(), storedBytes: this.store.stats().storedBytes,
     };
   }
 
@@ -357,7 +357,10 @@ export class SyncCore {
       // Not eligible for takeover until an initial sync with this master completes.
       if (this.store.getMeta(metaInitialDone) != null) await this.store.putMeta(metaInitialDone, null);
       const initial = this.store.getMeta<InitialMeta>(metaInitial);
-      this.initialProgress = { percent: initial?.masterGeneration === peer.generation ? Math.floor((initial.cursor / 2 ** 32) * 100) : 0, bytesDone: 0, bytesTotal: 0 };
+      this.initialProgress = {
+        percent: initial?.masterGeneration === peer.generation ? Math.floor((initial.cursor / 2 ** 32) * 100) : 0,
+        bytesDone: 0, bytesTotal: peer.storedBytes,
+      };
     }
     if (s.paired) {
       this.initialProgress = null;
@@ -769,7 +772,8 @@ export class SyncCore {
   private updateBackupProgress(cursor: number): void {
     if (!this.initialProgress) this.initialProgress = { percent: 0, bytesDone: 0, bytesTotal: 0 };
     this.initialProgress.percent = Math.min(99, Math.floor((cursor / 2 ** 32) * 100));
-    this.initialProgress.bytesDone = this.counters.receivedBytes;
+    this.initialProgress.bytesDone = this.store.stats().storedBytes;
+    this.initialProgress.bytesTotal = Math.max(this.initialProgress.bytesTotal, this.initialProgress.bytesDone);
   }
 
   private async deleteLocal(labels: Label[]): Promise<number> {

@@ -34,6 +34,7 @@ export interface StateMsg {
   recvSeq: number;                   // peer change-log entries durably received through
   count: number;
   lastSeq: number;
+  storedBytes: number;               // at-rest bytes (progress of an initial sync)
 }
 export interface RepMsg { t: "rep"; throughSeq: number; segs: StoredSegment[] }
 export interface AckMsg { t: "ack"; throughSeq: number; corrupt: Label[] }
@@ -150,6 +151,7 @@ export function fromWire(v: unknown): SyncMessage {
         recvSeq: uint(m.recvSeq, "recvSeq"),
         count: uint(m.count, "count"),
         lastSeq: uint(m.lastSeq, "lastSeq"),
+        storedBytes: m.storedBytes == null ? 0 : uint(m.storedBytes, "storedBytes"),
       };
     case "rep": return { t: "rep", throughSeq: uint(m.throughSeq, "throughSeq"), segs: segs(m.segs, "segs") };
     case "ack": return { t: "ack", throughSeq: uint(m.throughSeq, "throughSeq"), corrupt: labels(m.corrupt, "corrupt") };

@@ -11,7 +11,7 @@ const label = (n: number) => new Uint8Array(32).fill(n);
 const seg = { label: label(1), encoding: "raw" as const, rawBytes: 3, payload: new Uint8Array([1, 2, 3]) };
 
 const samples: SyncMessage[] = [
-  { t: "state", storeId: "s", generation: "g", peerGeneration: null, initialDone: false, initGeneration: "m", initCursor: 12345, recvGeneration: "p", recvSeq: 7, count: 9, lastSeq: 10 },
+  { t: "state", storeId: "s", generation: "g", peerGeneration: null, initialDone: false, initGeneration: "m", initCursor: 12345, recvGeneration: "p", recvSeq: 7, count: 9, lastSeq: 10, storedBytes: 100 },
   { t: "rep", throughSeq: 5, segs: [seg] },
   { t: "ack", throughSeq: 5, corrupt: [label(2)] },
   { t: "rc.fp", id: 3, mode: "union", bits: 2, from: 1, to: 3, fps: new Uint8Array(12) },

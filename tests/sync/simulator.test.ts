@@ -2,12 +2,12 @@
 // (session cuts), reorders across directions and timers, delays, partitions, crashes and
 // restarts, bit flips, small capacity. After healing: identical key sets, every value
 // re-hashes, nothing acknowledged lost, the backup adopted the master's identity.
-// SEED=n replays one schedule; SIMS=n sets how many schedules run (default 1500).
+// SEED=n replays one schedule; SIMS=n sets how many schedules run (default 1000).
 import { describe, expect, test } from "bun:test";
 import { World } from "./simworld.ts";
 
 const only = process.env.SEED ? Number(process.env.SEED) : null;
-const count = Number(process.env.SIMS ?? 1500);
+const count = Number(process.env.SIMS ?? 1000);
 
 async function play(seed: number) {
   const variant = seed % 4;
