@@ -18,7 +18,7 @@
 // matches the segments. Eviction removes a segment's change entry with it.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { Database, RootDatabase } from "lmdb";
 import { TandemError } from "../errors.ts";
 import type { EventLog } from "../events.ts";
@@ -208,6 +208,9 @@ export class LmdbSegmentStore implements SegmentStore {
     this.readOnly = options.readOnly ?? false;
     this.durable = options.durable ?? true;
     this.changeLogEntriesMax = options.changeLogEntriesMax ?? changeLogEntriesMaxDefault;
+    if (!Number.isSafeInteger(this.changeLogEntriesMax) || this.changeLogEntriesMax < 1) {
+      throw new TandemError("badInput", `changeLogEntriesMax must be a positive integer, got ${this.changeLogEntriesMax}`);
+    }
     this.events = options.events;
     this.prepWorker = options.prepWorker ?? availableParallelism() > 1;
     this.ownerModel = options.model;
@@ -215,7 +218,7 @@ export class LmdbSegmentStore implements SegmentStore {
     this.capacityBytes = options.capacityBytes ?? Number.MAX_SAFE_INTEGER;
     this.policy = options.policy ?? "lru";
     checkCapacity(this.capacityBytes, this.policy);
-    this.path = join(options.dir, "store");
+    this.path = resolve(options.dir, "store");
     this.lockPath = join(this.path, "writer.pid");
 
     if (this.readOnly) {
