@@ -13,7 +13,7 @@ import { superFeatures } from "./features.ts";
 import { LearnedIndex, labelKey } from "./learned.ts";
 import { emptyStats, type SdrStats } from "./stats.ts";
 import { RecentWindow } from "./window.ts";
-import { BodyEncoding, OpType, decodeBody, decodeFrame, frameOutputBytesMax, segmentBytesMax, type Op } from "./wire.ts";
+import { BodyEncoding, OpType, decodeBody, decodeFrame, frameOutputBytesMax, frameSegmentsMax, segmentBytesMax, type Op } from "./wire.ts";
 import { StreamDecompressor } from "./zstream.ts";
 
 export type FetchMissing = (labels: Uint8Array[]) => Promise<{ label: Uint8Array; data: Uint8Array }[]>;
@@ -158,8 +158,8 @@ export class SdrDecoder {
           segments++;
           break;
       }
-      if (segments * segmentBytesMax > frameOutputBytesMax * 4) {
-        throw new TandemError("badFrame", `SDR frame: stands for more than ${segments} segments`);
+      if (segments > frameSegmentsMax) {
+        throw new TandemError("badFrame", `SDR frame stands for ${segments} segments, more than frameSegmentsMax (${frameSegmentsMax})`);
       }
     }
     return items;

@@ -16,7 +16,7 @@ import { LearnedIndex, labelKey } from "./learned.ts";
 import { emptyStats, type SdrStats } from "./stats.ts";
 import { RecentWindow } from "./window.ts";
 import {
-  BodyEncoding, OpType, encodeBody, encodeFrame, frameOutputBytesMax, opsPerFrameMax, runSegmentsMax,
+  BodyEncoding, OpType, encodeBody, encodeFrame, frameOutputBytesMax, frameSegmentsMax, opsPerFrameMax, runSegmentsMax,
   type Op,
 } from "./wire.ts";
 import { StreamCompressor, zstdLevelDefault, zstdWindowLogDefault } from "./zstream.ts";
@@ -96,6 +96,7 @@ export class SdrEncoder {
   private ops: Op[] = [];
   private bodyBytes = 0;
   private coveredBytes = 0;
+  private frameSegments = 0;
   private learn: SegmentInput[] = [];
   private run: OpenRun | undefined;
   private prev: Label | undefined;
@@ -201,7 +202,7 @@ export class SdrEncoder {
   }
 
   private async frameIfFull(frames: Uint8Array[]): Promise<void> {
-    if (this.bodyBytes >= this.frameBodyBytesTarget || this.ops.length >= opsPerFrameMax - 2 ||
+    if (this.bodyBytes >= this.frameBodyBytesTarget || this.ops.length >= opsPerFrameMax - 2 || this.frameSegments >= frameSegmentsMax ||
         this.coveredBytes + this.params.maxBytes * 2 > frameOutputBytesMax) {
       const frame = await this.closeFrame();
       if (frame) frames.push(frame);
@@ -313,6 +314,7 @@ export class SdrEncoder {
 
   private segment(label: Label, data: Uint8Array, known = false): void {
     const key = labelKey(label);
+    this.frameSegments++;
     if (!known) this.prefixes.add(data, label);
     if (known || this.sent.has(label, key) || this.cache.has(label, key) || this.store.has(label)) {
       this.sent.set(label, data, key);
@@ -429,6 +431,7 @@ export class SdrEncoder {
     this.learn = [];
     this.bodyBytes = 0;
     this.coveredBytes = 0;
+    this.frameSegments = 0;
     const body = encodeBody(ops);
     let frame: Uint8Array;
     if (this.compressor) {

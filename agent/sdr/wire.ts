@@ -23,6 +23,8 @@ export const literalBytesMax = 256 * 1024;
 export const deltaBytesMax = 2 * segmentBytesMax;
 /** Largest number of segments one RUN op stands for. */
 export const runSegmentsMax = 16384;
+/** Largest number of segments one frame may stand for (references and runs included). */
+export const frameSegmentsMax = 65536;
 /** Largest number of output bytes one frame may stand for (runs make frames small). */
 export const frameOutputBytesMax = 256 * 1024 * 1024;
 
