@@ -49,8 +49,10 @@ function configure(params: ChunkParams): void {
   // Streams pass the same frozen copy on every call: the identity check is the fast path.
   if (params === configuredParams) return;
   const key = `${params.minBytes}/${params.avgBytes}/${params.maxBytes}/${params.level}/${params.seed}`;
-  configuredParams = Object.isFrozen(params) ? params : null;
-  if (key === configuredKey) return;
+  if (key === configuredKey) {
+    configuredParams = Object.isFrozen(params) ? params : null;
+    return;
+  }
   validateChunkParams(params);
   const bits = Math.round(Math.log2(params.avgBytes));
   const seedLo = params.seed % 0x1_0000_0000;
@@ -58,6 +60,7 @@ function configure(params: ChunkParams): void {
   const rc = kernels.fastcdcConfigure(params.minBytes, params.avgBytes, params.maxBytes, bits, params.level, seedLo, seedHi);
   if (rc !== 0) throw new TandemError("badInput", `no FastCDC mask for avg ${params.avgBytes} at level ${params.level}`);
   configuredKey = key;
+  configuredParams = Object.isFrozen(params) ? params : null;
 }
 
 /** Upper bound on the segments cut from `len` bytes (every cut but the last is >= min rounded down to even). */
