@@ -96,9 +96,6 @@ const inPathRule: ConfigSpec = {
         return `in-path rule listen-port ${listenPort} removed`;
       }
       const rule = ruleFromValues(values);
-      if (rule.backupPort !== null && rule.backupAddr === null) {
-        throw new TandemError("badInput", "backup-port needs backup-addr");
-      }
       if (at >= 0) {
         c.inPathRules[at] = rule;
         return `in-path rule listen-port ${listenPort} replaced`;

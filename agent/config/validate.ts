@@ -111,8 +111,5 @@ export function checkConfig(config: ApplianceConfig): ConfigProblem[] {
       problems.push({ message: `in-path rule listen-port ${r.listenPort}: backup-port needs backup-addr`, owners: [`in-path rule listen-port ${r.listenPort}`] });
     }
   }
-  if (config.inPathRules.length > inPathRulesMax) {
-    problems.push({ message: `Too many in-path rules (at most ${inPathRulesMax})`, owners: [] });
-  }
   return problems;
 }

@@ -18,7 +18,6 @@ export interface RunningAppliance {
   proc: Subprocess<"ignore", "pipe", "pipe">;
   dataDir: string;
   socket: string;
-  readySocket: string;
   web: string;
   stderr(): string;
   /** SIGTERM and wait; returns the exit code. */
@@ -57,7 +56,6 @@ export async function startAppliance(args: string[]): Promise<RunningAppliance> 
     proc,
     dataDir: dataIdx >= 0 ? args[dataIdx + 1]! : "./data",
     socket: ready[2]!,
-    readySocket: ready[2]!,
     web: ready[1]!,
     stderr: () => err.text,
     stop: async () => {
