@@ -111,11 +111,9 @@ function isComplete<A>(c: Candidate<A>): boolean {
 
 function advance<A>(edge: Edge<A>, word: string, value: unknown): Candidate<A> {
   const c = edge.from;
-  const next: Candidate<A> = { ...c, used: c.used, values: c.values, words: [...c.words, word] };
+  const next: Candidate<A> = { ...c, words: [...c.words, word] };
   if (c.pos === -1) return { ...next, pos: 0 };
-  if (edge.optionValue) {
-    return { ...next, pending: -1, values: { ...c.values, [edge.token.kind === "value" ? edge.token.key : ""]: value } };
-  }
+  if (edge.optionValue) return { ...next, pending: -1, values: { ...c.values, [(edge.token as ValueToken).key]: value } };
   if (edge.option >= 0) return { ...next, pending: edge.option, used: [...c.used, edge.option] };
   const token = edge.token;
   const values = token.kind === "keyword" ? c.values : { ...c.values, [token.key]: value };
