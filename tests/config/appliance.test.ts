@@ -42,6 +42,20 @@ describe("tandem start", () => {
     expect(missing.stderr).toContain("no such configuration file");
   }, 60_000);
 
+  test("--model and --sw-version override what the appliance reports", async () => {
+    const path = conf("model.conf", ["hostname m1", "interface primary address 127.0.4.22", "interface inpath address 127.0.4.22"]);
+    const a = await startAppliance(["--config", path, "--data", join(root, "model-data"), "--model", "TDM-2000", "--sw-version", "0.2.0"]);
+    try {
+      const c = await connectControl(a.socket);
+      const v = await c.version();
+      expect([v.model, v.softwareVersion, v.hostname]).toEqual(["TDM-2000", "0.2.0", "m1"]);
+      expect((await c.datastore()).identity.model).toBe("TDM-2000");
+      c.close();
+    } finally {
+      expect(await a.stop()).toBe(0);
+    }
+  }, 60_000);
+
   test("control sockets: modes, read-only split, all-or-nothing configure, write memory, SIGTERM", async () => {
     const dataDir = join(root, "d1");
     // No --config: <data dir>/tandem.conf is the startup config (written here first so
