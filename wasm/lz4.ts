@@ -195,6 +195,18 @@ export const lz4FrameBlockBytesChoices = [65536, 262144, 1048576, 4194304] as co
 export const lz4LegacyBlockBytes = 8 * 1024 * 1024;
 const uncompressedFlag = 0x80000000;
 
+/**
+ * Receives output as a view that is valid only during the call (it may point into
+ * WASM memory): write or copy it before returning, and call nothing in wasm/ meanwhile.
+ * Lets streaming callers (the CLI) move blocks without allocating a copy of each.
+ */
+export type Lz4Sink = (bytes: Uint8Array) => void;
+
+/** A sink collecting copies, for the array-returning methods. */
+function collect(out: Uint8Array[]): Lz4Sink {
+  return (bytes) => out.push(bytes.slice());
+}
+
 export interface Lz4FrameEncoderOptions {
   /** Block maximum: 65536, 262144, 1048576 or 4194304 (default 4194304, as `lz4`). */
   blockBytes?: number;
@@ -280,7 +292,7 @@ export class Lz4FrameEncoder {
     return header;
   }
 
-  private encodeBlock(raw: Uint8Array): Uint8Array {
+  private encodeBlock(raw: Uint8Array, sink: Lz4Sink): void {
     const dict = this.linked && this.history.length > 0 ? this.history : undefined;
     const dictLen = dict?.length ?? 0;
     const bound = lz4CompressBound(raw.length);
@@ -304,25 +316,30 @@ export class Lz4FrameEncoder {
       writeU32(arena.bytes(), outPtr + blockBytes, kXxh32(outPtr + 4, dataBytes, 0) >>> 0);
       blockBytes += 4;
     }
-    const out = arena.copyOut(outPtr, blockBytes);
     if (this.linked) this.history = appendHistory(this.history, raw);
-    return out;
+    sink(arena.view(outPtr, blockBytes));
   }
 
   /** Accepts more raw data; returns the frame bytes ready so far (possibly none). */
   push(data: Uint8Array): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    this.pushInto(data, collect(out));
+    return out;
+  }
+
+  /** Like push, handing each piece of frame to `sink` without copying it. */
+  pushInto(data: Uint8Array, sink: Lz4Sink): void {
     checkBytes(data, "LZ4 frame input");
     if (this.finished) throw new TandemError("badInput", "LZ4 frame encoder already finished");
-    const out: Uint8Array[] = [];
     if (!this.headerSent) {
-      out.push(this.header());
+      sink(this.header());
       this.headerSent = true;
     }
     this.rawBytes += data.length;
     let offset = 0;
     while (offset < data.length) {
       if (this.pendingBytes === 0 && data.length - offset >= this.blockBytes) {
-        out.push(this.encodeBlock(data.subarray(offset, offset + this.blockBytes)));
+        this.encodeBlock(data.subarray(offset, offset + this.blockBytes), sink);
         offset += this.blockBytes;
         continue;
       }
@@ -331,31 +348,35 @@ export class Lz4FrameEncoder {
       this.pendingBytes += take;
       offset += take;
       if (this.pendingBytes === this.blockBytes) {
-        out.push(this.encodeBlock(this.pending));
+        this.encodeBlock(this.pending, sink);
         this.pendingBytes = 0;
       }
     }
-    return out;
   }
 
   /** Flushes the last block and closes the frame (end mark, content checksum). */
   finish(): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    this.finishInto(collect(out));
+    return out;
+  }
+
+  /** Like finish, handing each piece of frame to `sink` without copying it. */
+  finishInto(sink: Lz4Sink): void {
     if (this.finished) throw new TandemError("badInput", "LZ4 frame encoder already finished");
     if (this.contentSize !== undefined && this.contentSize !== this.rawBytes) {
       throw new TandemError("badInput", `LZ4 frame declared ${this.contentSize} content bytes but got ${this.rawBytes}`);
     }
-    const out: Uint8Array[] = [];
     if (!this.headerSent) {
-      out.push(this.header());
+      sink(this.header());
       this.headerSent = true;
     }
-    if (this.pendingBytes > 0) out.push(this.encodeBlock(this.pending.subarray(0, this.pendingBytes)));
+    if (this.pendingBytes > 0) this.encodeBlock(this.pending.subarray(0, this.pendingBytes), sink);
     this.pendingBytes = 0;
     const trailer = new Uint8Array(this.checksum ? 8 : 4);
     if (this.checksum) writeU32(trailer, 4, this.checksum.digest());
-    out.push(trailer);
     this.finished = true;
-    return out;
+    sink(trailer);
   }
 }
 
@@ -467,9 +488,9 @@ export class Lz4FrameDecoder {
     throw new Error("peek past available input"); // programmer error
   }
 
-  private emit(raw: Uint8Array, out: Uint8Array[]): void {
+  private emit(raw: Uint8Array, sink: Lz4Sink): void {
     this.rawBytesTotal += raw.length;
-    if (raw.length > 0) out.push(raw);
+    if (raw.length > 0) sink(raw);
   }
 
   private checkLimit(rawLength: number): void {
@@ -513,7 +534,7 @@ export class Lz4FrameDecoder {
     this.phase = "blockSize";
   }
 
-  private decodeBlock(data: Uint8Array, out: Uint8Array[]): void {
+  private decodeBlock(data: Uint8Array, sink: Lz4Sink): void {
     const frame = this.frame!;
     if (frame.blockChecksum) {
       const stored = readU32(this.take(4), 0);
@@ -541,14 +562,14 @@ export class Lz4FrameDecoder {
     }
     this.checkLimit(rawLength);
     frame.checksum?.updateInArena(rawPtr, rawLength);
-    const raw = arena.copyOut(rawPtr, rawLength);
+    const raw = arena.view(rawPtr, rawLength);
     frame.rawBytes += BigInt(rawLength);
     if (frame.contentSize !== undefined && frame.rawBytes > frame.contentSize) {
       throw this.corrupt(`frame content exceeds its declared size of ${frame.contentSize} bytes`);
     }
     if (frame.linked) frame.history = appendHistory(frame.history, raw);
     frame.blockIndex++;
-    this.emit(raw, out);
+    this.emit(raw, sink);
   }
 
   private endFrame(): void {
@@ -561,7 +582,7 @@ export class Lz4FrameDecoder {
     this.phase = "magic";
   }
 
-  private decodeLegacyBlock(data: Uint8Array, out: Uint8Array[]): void {
+  private decodeLegacyBlock(data: Uint8Array, sink: Lz4Sink): void {
     arena.reset();
     const srcPtr = arena.put(data);
     const outPtr = arena.reserve(lz4LegacyBlockBytes);
@@ -572,27 +593,33 @@ export class Lz4FrameDecoder {
       throw this.corrupt(`legacy block: ${(err as Error).message}`);
     }
     this.checkLimit(rawLength);
-    this.emit(arena.copyOut(outPtr, rawLength), out);
+    this.emit(arena.view(outPtr, rawLength), sink);
   }
 
   /** Accepts more frame bytes; returns the raw bytes decoded so far (possibly none). */
   push(data: Uint8Array): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    this.pushInto(data, collect(out));
+    return out;
+  }
+
+  /** Like push, handing each decoded piece to `sink` without copying it. */
+  pushInto(data: Uint8Array, sink: Lz4Sink): void {
     checkBytes(data, "LZ4 frame input");
     if (data.length > 0) {
       this.chunks.push(data);
       this.available += data.length;
     }
-    const out: Uint8Array[] = [];
     for (;;) {
       const before = this.available;
       const phase = this.phase;
-      this.step(out);
-      if (this.phase === phase && this.available === before) return out;
+      this.step(sink);
+      if (this.phase === phase && this.available === before) return;
     }
   }
 
   /** Advances one phase when enough input is there. */
-  private step(out: Uint8Array[]): void {
+  private step(sink: Lz4Sink): void {
     switch (this.phase) {
       case "magic": {
         if (this.available < 4) return;
@@ -629,7 +656,7 @@ export class Lz4FrameDecoder {
       case "block": {
         const frame = this.frame!;
         if (this.available < this.need + (frame.blockChecksum ? 4 : 0)) return;
-        this.decodeBlock(this.take(this.need), out);
+        this.decodeBlock(this.take(this.need), sink);
         this.phase = "blockSize";
         return;
       }
@@ -664,7 +691,7 @@ export class Lz4FrameDecoder {
         }
         if (this.available < 4 + size) return;
         this.take(4);
-        this.decodeLegacyBlock(this.take(size), out);
+        this.decodeLegacyBlock(this.take(size), sink);
         return;
       }
     }

@@ -3,47 +3,65 @@
 // plus one stdin chunk; output is written before more input is read), so inputs of
 // any size work. Corrupt or truncated input ends with a message on stderr
 // and exit code 1; bad options with exit code 2.
-import { writeSync } from "node:fs";
+import { readSync, writeSync } from "node:fs";
 import { TandemError, asTandemError } from "../errors.ts";
 import { intOption, parseArgs } from "./args.ts";
-import { Lz4FrameDecoder, Lz4FrameEncoder, lz4FrameBlockBytesChoices } from "../../wasm/lz4.ts";
+import { Lz4FrameDecoder, Lz4FrameEncoder, lz4FrameBlockBytesChoices, type Lz4Sink } from "../../wasm/lz4.ts";
 
 const compressUsage = `usage: tandem compress [--block-bytes 65536|262144|1048576|4194304] [--high] [--linked] [--block-checksum] [--no-content-checksum] < in > out.lz4`;
 const decompressUsage = `usage: tandem decompress [--raw-bytes-max N] < in.lz4 > out`;
 
-/** Waits between retries when stdout is a non-blocking pipe that is full. */
-export const stdoutRetryMs = 2;
+/** Waits between retries when stdin or stdout is a non-blocking pipe that is not ready. */
+export const ioRetryMs = 2;
+const retryClock = new Int32Array(new SharedArrayBuffer(4));
 
 /**
- * Writes to stdout synchronously: the process does nothing else, and a blocking write
- * is the simplest backpressure (memory stays at one block while the reader is slow).
+ * Writes all of `bytes` to stdout before returning. Blocking is the backpressure: the
+ * process does nothing else, and memory stays at one block while the reader is slow.
  * A closed reader (EPIPE) ends the command with a TandemError.
  */
-class StdoutSink {
-  async write(parts: Uint8Array[]): Promise<void> {
-    for (const part of parts) {
-      let offset = 0;
-      while (offset < part.length) {
-        try {
-          offset += writeSync(1, part, offset, part.length - offset);
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === "EAGAIN") {
-            await Bun.sleep(stdoutRetryMs);
-            continue;
-          }
-          if (code === "EPIPE") throw new TandemError("unavailable", "output closed before the end (broken pipe)");
-          throw err;
-        }
+function writeStdout(bytes: Uint8Array): void {
+  let offset = 0;
+  while (offset < bytes.length) {
+    try {
+      offset += writeSync(1, bytes, offset, bytes.length - offset);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EAGAIN") {
+        Atomics.wait(retryClock, 0, 0, ioRetryMs); // a synchronous sleep: the sink may not await
+        continue;
       }
+      if (code === "EPIPE") throw new TandemError("unavailable", "output closed before the end (broken pipe)");
+      throw err;
     }
   }
 }
 
-async function pump(transform: (chunk: Uint8Array) => Uint8Array[], finish: () => Uint8Array[]): Promise<void> {
-  const out = new StdoutSink();
-  for await (const chunk of Bun.stdin.stream()) await out.write(transform(chunk as Uint8Array));
-  await out.write(finish());
+/** Bytes read from stdin at a time. */
+export const stdinChunkBytes = 1024 * 1024;
+
+/**
+ * Feeds stdin to `feed` chunk by chunk, then calls `end`; both write through
+ * `writeStdout`. With `reuseBuffer` every chunk is the same buffer (no garbage), for
+ * consumers that copy what they keep; otherwise each chunk is a fresh array.
+ */
+function pump(reuseBuffer: boolean, feed: (chunk: Uint8Array, sink: Lz4Sink) => void, end: (sink: Lz4Sink) => void): void {
+  const buffer = new Uint8Array(stdinChunkBytes);
+  for (;;) {
+    let read: number;
+    try {
+      read = readSync(0, buffer, 0, buffer.length, null);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EAGAIN") {
+        Atomics.wait(retryClock, 0, 0, ioRetryMs);
+        continue;
+      }
+      throw err;
+    }
+    if (read === 0) break;
+    feed(reuseBuffer ? buffer.subarray(0, read) : buffer.slice(0, read), writeStdout);
+  }
+  end(writeStdout);
 }
 
 function parseOrUsage(argv: string[], valued: string[], flags: string[], usage: string, name: string): ReturnType<typeof parseArgs> | number {
@@ -76,7 +94,8 @@ export async function runCompress(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    await pump((chunk) => encoder.push(chunk), () => encoder.finish());
+    // The encoder copies what it keeps of each chunk, so one read buffer serves all.
+    pump(true, (chunk, sink) => encoder.pushInto(chunk, sink), (sink) => encoder.finishInto(sink));
     return 0;
   } catch (err) {
     console.error(`tandem compress: ${asTandemError(err).message}`);
@@ -97,10 +116,8 @@ export async function runDecompress(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    await pump((chunk) => decoder.push(chunk), () => {
-      decoder.finish();
-      return [];
-    });
+    // The decoder keeps references to input it has not consumed yet: fresh chunks.
+    pump(false, (chunk, sink) => decoder.pushInto(chunk, sink), () => decoder.finish());
     return 0;
   } catch (err) {
     console.error(`tandem decompress: ${asTandemError(err).message}`);

@@ -413,5 +413,38 @@ describe("interop with the real lz4 command through processes", () => {
     expect(badOption.stderr).toMatch(/block-bytes/);
   });
 
+  test("streams in bounded memory: 768 MiB through tandem compress | tandem decompress", async () => {
+    const streamBytes = 768 * 1024 * 1024;
+    const rssBytesMax = 160 * 1024 * 1024; // both sides measure ~50 MiB; far below the stream either way
+    const main = join(repoRoot, "agent", "main.ts");
+    const source = Bun.spawn(["head", "-c", String(streamBytes), "/dev/zero"], { stdout: "pipe" });
+    const compress = Bun.spawn([process.execPath, main, "compress"], { stdin: source.stdout, stdout: "pipe", stderr: "pipe" });
+    const decompress = Bun.spawn([process.execPath, main, "decompress"], { stdin: compress.stdout, stdout: "pipe", stderr: "pipe" });
+    const peakRss = new Map<number, number>();
+    const poll = setInterval(() => {
+      for (const pid of [compress.pid, decompress.pid]) {
+        try {
+          const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+          if (hwm) peakRss.set(pid, Number(hwm[1]) * 1024);
+        } catch {
+          // exited
+        }
+      }
+    }, 20);
+    let total = 0;
+    let nonZero = 0;
+    for await (const chunk of decompress.stdout) {
+      total += chunk.length;
+      for (let i = 0; i < chunk.length; i += 4096) nonZero |= chunk[i]!;
+    }
+    clearInterval(poll);
+    expect(await compress.exited).toBe(0);
+    expect(await decompress.exited).toBe(0);
+    expect(total).toBe(streamBytes);
+    expect(nonZero).toBe(0);
+    expect(peakRss.size).toBe(2);
+    for (const rss of peakRss.values()) expect(rss).toBeLessThan(rssBytesMax);
+  }, 120_000);
+
   test("cleanup", () => rmSync(dir, { recursive: true, force: true }));
 });
