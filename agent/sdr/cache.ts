@@ -24,8 +24,8 @@ export function segmentCache(store: SegmentStore): RecentWindow {
 }
 
 /** Ordered, bounded write-behind of learned segments. A failed write costs only
- *  savings, so with `onError` it is reported there and the codec goes on; without,
- *  the first failure is kept and thrown by the next call (the offline CLI). */
+ *  savings, so the codec goes on: each failure goes to `onError` when given; else the
+ *  first one is kept and thrown by drain() (at close), so it is never silent. */
 export class StoreWriter {
   private inFlight: Promise<unknown>[] = [];
   private failure: unknown;
@@ -34,7 +34,6 @@ export class StoreWriter {
   constructor(private readonly store: SegmentStore, private readonly onError?: (err: unknown) => void) {}
 
   async put(segments: SegmentInput[]): Promise<void> {
-    this.check();
     if (segments.length === 0) return;
     const write = this.store.putSegments(segments, "local").catch((err) => {
       this.failures++;
@@ -43,15 +42,10 @@ export class StoreWriter {
     });
     this.inFlight.push(write);
     while (this.inFlight.length > storeWritesInFlightMax) await this.inFlight.shift();
-    this.check();
   }
 
   async drain(): Promise<void> {
     while (this.inFlight.length > 0) await this.inFlight.shift();
-    this.check();
-  }
-
-  private check(): void {
     if (this.failure !== undefined) throw this.failure;
   }
 }

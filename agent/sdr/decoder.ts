@@ -20,8 +20,8 @@ export type FetchMissing = (labels: Uint8Array[]) => Promise<{ label: Uint8Array
 
 export interface SdrDecoderOptions {
   store: SegmentStore;
-  /** Where failed writes of learned segments go (they cost savings, not correctness);
-   *  without it, the next encode/decode call throws the failure. */
+  /** Where failed writes of learned segments go (they cost savings, not correctness;
+   *  the stream goes on); without it, close() throws the first failure. */
   onStoreError?: (err: unknown) => void;
   /** REQ/REP: asks the peer for these labels (segments or run labels). */
   fetchMissing: FetchMissing;

@@ -23,8 +23,8 @@ import { StreamCompressor, zstdLevelDefault, zstdWindowLogDefault } from "./zstr
 
 export interface SdrEncoderOptions {
   store: SegmentStore;
-  /** Where failed writes of learned segments go (they cost savings, not correctness);
-   *  without it, the next encode/decode call throws the failure. */
+  /** Where failed writes of learned segments go (they cost savings, not correctness;
+   *  the stream goes on); without it, close() throws the first failure. */
   onStoreError?: (err: unknown) => void;
   params?: ChunkParams;
   /** Where the successor/resemblance index lives (default: next to the store). */
