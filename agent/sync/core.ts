@@ -303,6 +303,7 @@ export class SyncCore {
         await this.handle(s, m);
       }
     } catch (err) {
+      if (s.closed) return; // the session ended under the handler: nothing to report
       this.log("warning", `sync protocol error: ${(err as Error).message}`);
       if (this.session === s) this.detach(`protocol error: ${(err as Error).message}`);
     } finally {
@@ -351,7 +352,8 @@ export class SyncCore {
     s.sendSeq = resumable ? peer.recvSeq : last;
     s.ackedSeq = s.sendSeq;
     this.lastTrimSeq = Math.min(this.lastTrimSeq, s.ackedSeq);
-    this.log("info", `sync session with peer: ${s.paired ? "paired" : "not paired"}, replication from seq ${s.sendSeq}${resumable ? "" : " (log cannot be replayed: anti-entropy covers the rest)"}`);
+    this.log("info", `sync session with peer: ${s.paired ? "paired" : "not paired"}; replication ${resumable
+      ? `resumes after seq ${s.sendSeq}` : `starts after seq ${s.sendSeq} (earlier changes are covered by reconciliation)`}`);
 
     if (!s.paired && this.role === "backup") {
       // Not eligible for takeover until an initial sync with this master completes.
@@ -635,35 +637,36 @@ export class SyncCore {
       tally.roundTrips++;
       const parts = s.keysAcc.get(id) ?? [];
       s.keysAcc.delete(id);
-      // Their prefixes per mismatched bucket.
-      const theirs = new Map<number, Set<string>>();
+      // Their prefixes per mismatched bucket, keyed by a 53-bit number (no strings).
+      const theirs = new Map<number, Map<number, Uint8Array>>();
       for (const part of parts) {
         tally.bytes += approxBytes(part);
         let o = 0;
         for (let i = 0; i < part.buckets.length; i++) {
           const b = part.buckets[i]!;
           if (b < from || b >= to) throw new TandemError("badFrame", `rc.keys bucket ${b} outside ${from}..${to}`);
-          const set = theirs.get(b) ?? new Set<string>();
-          for (let k = 0; k < part.counts[i]!; k++, o += prefixBytes) set.add(hex(part.prefixes.subarray(o, o + prefixBytes)));
-          theirs.set(b, set);
+          let set = theirs.get(b);
+          if (!set) theirs.set(b, (set = new Map()));
+          for (let k = 0; k < part.counts[i]!; k++, o += prefixBytes) set.set(prefixKey(part.prefixes, o), part.prefixes.subarray(o, o + prefixBytes));
         }
       }
-      const want: string[] = [];
+      const repair = mode === "overwrite" && this.pendingRepair.size > 0 ? this.repairPrefixes() : null;
+      const want: Uint8Array[] = [];
       const push: Label[] = [];
       for (const b of [...theirs.keys()].sort((x, y) => x - y)) {
         const set = theirs.get(b)!;
         const mine = this.store.labelsInRange(labelAtPrefix32(bucketStart(b, bits)), labelAtPrefix32(bucketStart(b + 1, bits)), this.bounds.bucketKeysMax);
-        const minePrefixes = new Set<string>();
+        const minePrefixes = new Set<number>();
         for (const l of mine) {
-          const p = hex(l.subarray(0, prefixBytes));
-          minePrefixes.add(p);
-          if (!set.has(p)) push.push(l);
+          const k = prefixKey(l, 0);
+          minePrefixes.add(k);
+          if (!set.has(k)) push.push(l);
         }
-        for (const p of set) {
-          if (minePrefixes.has(p)) continue;
+        for (const [k, p] of set) {
+          if (minePrefixes.has(k)) continue;
           // A segment we lost to corruption is fetched back, even while overwriting.
-          if (mode === "union" || this.repairPrefixes().has(p)) want.push(p);
-          else if (collectDeletes) collectDeletes.push(Buffer.from(p, "hex"));
+          if (mode === "union" || repair?.has(hex(p))) want.push(p);
+          else if (collectDeletes) collectDeletes.push(p.slice());
         }
       }
       const wdoneP = this.waitFor(s, `rc.wdone:${id}`);
@@ -671,7 +674,7 @@ export class SyncCore {
       for (let i = 0; i === 0 || i < want.length; i += this.bounds.keysPerMessageMax) {
         const part = want.slice(i, i + this.bounds.keysPerMessageMax);
         const last = i + this.bounds.keysPerMessageMax >= want.length;
-        tally.bytes += this.send(s, { t: "rc.want", id, want: Buffer.from(part.join(""), "hex"), drop: new Uint8Array(0), last });
+        tally.bytes += this.send(s, { t: "rc.want", id, want: concatPrefixes(part), drop: new Uint8Array(0), last });
       }
       tally.missingHere += want.length;
       // Push what the peer lacks, in key order, paced by the link.
@@ -1059,6 +1062,13 @@ function concatPrefixes(list: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(list.length * prefixBytes);
   list.forEach((p, i) => out.set(p.subarray(0, prefixBytes), i * prefixBytes));
   return out;
+}
+
+/** The first 53 bits of the 8-byte prefix at `o`, as an exact number (a Set/Map key). */
+function prefixKey(b: Uint8Array, o: number): number {
+  const hi = ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+  const lo = ((b[o + 4]! << 24) | (b[o + 5]! << 16) | (b[o + 6]! << 8) | b[o + 7]!) >>> 0;
+  return hi * 2 ** 21 + (lo >>> 11);
 }
 
 function padLabel(p: Uint8Array): Label {

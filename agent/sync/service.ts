@@ -28,6 +28,8 @@ export const syncHeartbeatMs = 1000;
 export const syncPeerDownMs = 5000;
 /** Random extra wait before a redial, so two dialing peers do not keep colliding. */
 export const redialJitterMs = 500;
+/** A lost session not replaced within this long raises peer_down (a raced duplicate does not). */
+export const peerDownGraceMs = 1000;
 /** Connections accepted at once while handshaking (an unauthenticated flood is capped). */
 export const pendingHandshakesMax = 8;
 
@@ -174,7 +176,9 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
       live = null;
       core.detach(reason);
       if (running) {
-        log("warning", `sync peer down: ${reason}`, "peer_down");
+        setTimeout(() => {
+          if (running && !live && cfg.enabled) log("warning", `sync peer down: ${reason}`, "peer_down");
+        }, peerDownGraceMs);
         scheduleDial(cfg.reconnectS * 1000);
       }
     });
@@ -284,7 +288,8 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
 
   function enable(): void {
     listen();
-    scheduleDial(0);
+    // The master dials at once; the backup waits a little, so the pair rarely races.
+    scheduleDial(cfg.master ? 0 : redialJitterMs * 2);
     scheduleChecks();
   }
 

@@ -103,9 +103,8 @@ describe("process-level faults", () => {
     expect(Date.now() - t0).toBeGreaterThan(500);
     expect((await a.status()).effectiveMode).toBe("async");
     await waitUntil(async () => (await a.status()).state === "disconnected", 15_000, "peer declared down");
-    const alarms = (await a.cmd({ cmd: "alarms" })).alarms as string[];
-    expect(alarms).toContain("sync_dropped_to_async");
-    expect(alarms).toContain("peer_down");
+    await waitUntil(async () => ((await a.cmd({ cmd: "alarms" })).alarms as string[]).includes("peer_down"), 5000, "peer_down alarm");
+    expect((await a.cmd({ cmd: "alarms" })).alarms).toContain("sync_dropped_to_async");
     await a.cmd({ cmd: "write", n: 100, size: 4096 });
     b.proc.kill("SIGCONT");
     await converged(a, b);
