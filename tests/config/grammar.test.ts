@@ -231,3 +231,62 @@ describe("files", () => {
     expect(readdirSync(dir).filter((f) => f.includes(".tmp-"))).toEqual([]);
   });
 });
+
+describe("seeded fuzz", () => {
+  // xorshift32: the same sequence on every run, so a failure reproduces.
+  let x = 0x7a4d;
+  const rand = (n: number) => {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    return x % n;
+  };
+  const vocabulary = [
+    "no", "hostname", "interface", "primary", "aux", "inpath", "address", "web", "service", "port", "datastore",
+    "capacity-mb", "replacement-policy", "lru", "fifo", "sync", "enable", "master", "peer-ip", "mode", "async",
+    "secret", "reconnect", "check-interval", "in-path", "rule", "fixed-target", "listen-port", "dstaddr", "dstport",
+    "target-addr", "target-port", "backup-addr", "backup-port", "10.0.0.1", "300.1.1.1", "0", "80", "65536", "abcdefgh",
+    "d", "da", "s", "in", "#", "?", "\t", "x".repeat(200),
+  ];
+
+  test("random word soup is accepted or refused with a TandemError, never anything else", () => {
+    let accepted = 0;
+    for (let i = 0; i < 5000; i++) {
+      const words = Array.from({ length: 1 + rand(12) }, () => vocabulary[rand(vocabulary.length)]!);
+      const line = words.join(" ");
+      try {
+        const r = applyConfigLines(defaultConfig, [line]);
+        accepted++;
+        // Whatever was accepted renders and replays to the same configuration.
+        expect(applyConfigLines(defaultConfig, renderConfig(r.config).split("\n")).config).toEqual(r.config);
+      } catch (err) {
+        expect(err).toBeInstanceOf(TandemError);
+        expect((err as TandemError).message.length).toBeGreaterThan(0);
+      }
+    }
+    expect(accepted).toBeGreaterThan(0);
+  });
+
+  test("random valid configurations round-trip through render and replay", () => {
+    const ip = () => `10.${rand(256)}.${rand(256)}.${1 + rand(254)}`;
+    for (let i = 0; i < 300; i++) {
+      const lines = [
+        `hostname h${rand(1000)}`, `interface primary address ${ip()}`, `web port ${1024 + rand(1000)}`,
+        `service port ${3000 + rand(1000)}`, `datastore capacity-mb ${1 + rand(100000)}`,
+        `datastore replacement-policy ${rand(2) ? "lru" : "fifo"}`, `${rand(2) ? "" : "no "}datastore sync master`,
+        `datastore sync mode ${rand(2) ? "sync" : "async"}`, `datastore sync reconnect ${1 + rand(3600)}`,
+      ];
+      if (rand(2)) lines.push(`interface aux address ${ip()}`, `datastore sync peer-ip ${ip()}`, `datastore sync secret s${rand(1e9)}-secret`, "datastore sync enable");
+      for (let r = rand(5); r > 0; r--) {
+        lines.push(`in-path rule fixed-target listen-port ${5000 + rand(1000)} dstaddr ${ip()} dstport ${1 + rand(65535)} target-addr ${ip()}` +
+          (rand(2) ? ` target-port ${1 + rand(65535)}` : "") + (rand(2) ? ` backup-addr ${ip()} backup-port ${1 + rand(65535)}` : ""));
+      }
+      let config;
+      try {
+        config = applyConfigLines(defaultConfig, lines).config;
+      } catch (err) {
+        expect((err as TandemError).message).toMatch(/Port conflict/);
+        continue;
+      }
+      expect(applyConfigLines(defaultConfig, renderConfig(config).split("\n")).config).toEqual(config);
+    }
+  });
+});
