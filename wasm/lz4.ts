@@ -3,8 +3,9 @@
 // up-to-64 KiB window), xxHash32, and the LZ4 frame format (the one `lz4` writes and
 // reads) as streaming encoder/decoder classes with bounded memory. Inputs are copied
 // into the loader's arena once; results are copied out, so they stay valid after
-// later calls. Bad compressed input throws TandemError("corrupt", reason) and never
-// yields more than the caller's rawBytesMax.
+// later calls (the frame classes' *Into methods hand out views instead, for streaming
+// without a copy per block). Bad compressed input throws TandemError("corrupt", reason)
+// and never yields more than the caller's rawBytesMax.
 import { TandemError } from "../agent/errors.ts";
 import { arena, kernels } from "./loader.ts";
 
@@ -162,7 +163,7 @@ export class Xxh32Stream {
     this.state.set(arena.view(ptr, xxh32StateBytes));
   }
 
-  /** Feeds bytes already in the arena; reserves its own state slot there. */
+  /** Feeds bytes already in the arena (for the frame classes); reserves its own state slot there. */
   updateInArena(ptr: number, length: number): void {
     const statePtr = arena.put(this.state);
     kXxh32StateUpdate(statePtr, ptr, length);
