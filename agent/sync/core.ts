@@ -814,6 +814,8 @@ export class SyncCore {
       const ack = (await ackP) as Extract<SyncMessage, { t: "init.ack" }>;
       tally.roundTrips++;
       await this.store.setIdentity({ ...this.store.identity(), peerGeneration: ack.generation });
+      // Both stores now hold one history: either may be the backup after a role swap.
+      await this.store.putMeta(metaInitialDone, ack.generation);
       s.paired = true;
       this.initialProgress = null;
       this.finishRecon(tally, started, `initial sync complete: ${tally.missingThere} segments sent, ${deletes.length} extra removed on the backup`);

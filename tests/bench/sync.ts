@@ -170,8 +170,8 @@ async function initialSync(masterBase: string, interruptions: number, expectedMs
   const dirB = join(work, `ib-${tag}`);
   cpSync(masterBase, dirA, { recursive: true });
   const port = 17750;
-  const specA = { name: "IA", dir: dirA, addr: "127.0.7.102", role: "master" as const, peer: "127.0.7.103", port, extra: ["--scrub-ms", "3600000"] };
-  const specB = { name: "IB", dir: dirB, addr: "127.0.7.103", role: "backup" as const, peer: "127.0.7.102", port, extra: ["--scrub-ms", "3600000"] };
+  const specA = { name: "IA", dir: dirA, addr: "127.0.7.102", role: "master" as const, peer: "127.0.7.103", port, extra: ["--scrub-ms", "3600000", "--capacity-mb", "65536"] };
+  const specB = { name: "IB", dir: dirB, addr: "127.0.7.103", role: "backup" as const, peer: "127.0.7.102", port, extra: ["--scrub-ms", "3600000", "--capacity-mb", "65536"] };
   const a = await startNode(specA);
   const storedBytes = (await a.status(), (await a.cmd({ cmd: "count" })).count);
   void storedBytes;
@@ -194,8 +194,8 @@ async function initialSync(masterBase: string, interruptions: number, expectedMs
 
 async function lag(): Promise<{ lag_p50_ms: number; lag_p99_ms: number; ingest_mbps: number }> {
   const port = 17751;
-  const a = await startNode({ name: "LA", dir: join(work, "la"), addr: "127.0.7.104", role: "master", peer: "127.0.7.105", port, extra: ["--scrub-ms", "3600000"] });
-  const b = await startNode({ name: "LB", dir: join(work, "lb"), addr: "127.0.7.105", role: "backup", peer: "127.0.7.104", port, extra: ["--scrub-ms", "3600000"] });
+  const a = await startNode({ name: "LA", dir: join(work, "la"), addr: "127.0.7.104", role: "master", peer: "127.0.7.105", port, extra: ["--scrub-ms", "3600000", "--capacity-mb", "65536"] });
+  const b = await startNode({ name: "LB", dir: join(work, "lb"), addr: "127.0.7.105", role: "backup", peer: "127.0.7.104", port, extra: ["--scrub-ms", "3600000", "--capacity-mb", "65536"] });
   await waitUntil(async () => (await a.status()).state === "in-sync", 30_000, "pairing");
   const r = await a.cmd({ cmd: "ingest", mbps: Number(process.env.BENCH_SYNC_INGEST_MBPS ?? 100), seconds: 6, size: 8192 });
   say(`lag: ingest ${r.mbps.toFixed(1)} MB/s, ${r.segments} segments, p50 ${r.p50} ms, p99 ${r.p99} ms, unacked ${r.unacked}`);

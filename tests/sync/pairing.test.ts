@@ -66,5 +66,20 @@ describe("pairing and replication (real processes)", () => {
 
     for (const d of ["a", "b"]) expect((await verify(join(root, d))).code).toBe(0);
     expect(await digest(join(root, "a"))).toBe(await digest(join(root, "b")));
+
+    // Role swap applied online (failover done by the operator): no restart, no resync.
+    const sentBefore = (await b.status()).sentSegments;
+    const ra = (await a.cmd({ cmd: "config", sync: { master: false, mode: "async" } })).result;
+    const rb = (await b.cmd({ cmd: "config", sync: { master: true } })).result;
+    expect(ra.restartRequired ?? null).toBeNull();
+    expect(rb.restartRequired ?? null).toBeNull();
+    await waitUntil(async () => {
+      const [x, y] = [await a.status(), await b.status()];
+      return x.role === "backup" && y.role === "master" && x.state === "in-sync" && y.state === "in-sync" && x.eligibleForTakeover;
+    }, 20_000, "in-sync after the role swap");
+    await b.cmd({ cmd: "write", n: 30, size: 8192 });
+    await waitUntil(async () => (await a.cmd({ cmd: "count" })).count === 780, 10_000, "new master's writes on the new backup");
+    expect((await b.status()).sentSegments - sentBefore).toBe(30); // nothing resent
+    expect(await digest(join(root, "a"))).toBe(await digest(join(root, "b")));
   }, 90_000);
 });
