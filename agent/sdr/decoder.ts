@@ -48,6 +48,12 @@ function sameLabel(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+function splitLabels(list: Uint8Array, count: number): Label[] {
+  const labels: Label[] = [];
+  for (let i = 0; i < count; i++) labels.push(list.subarray(i * 32, i * 32 + 32));
+  return labels;
+}
+
 type Item =
   | { kind: "bytes"; data: Uint8Array }
   | { kind: "segment"; label: Label }
@@ -116,43 +122,47 @@ export class SdrDecoder {
     return out;
   }
 
-  /** Pass 1: ops to items, in order, learning successor links as the encoder did. */
+  /** Pass 1: ops to items, in order, learning successor links as the encoder did.
+   *  Runs our successor records cannot expand are fetched together in one REQ (their
+   *  labels are the run labels), then every link of the frame is replayed in order,
+   *  so the records end exactly as the encoder's. */
   private async resolveOps(ops: Op[], learn: SegmentInput[]): Promise<Item[]> {
-    const items: Item[] = [];
+    const prevAtStart = this.prev;
+    const runs: (Label[] | undefined)[] = [];
+    const unresolved = new Map<number, { index: number; first: Label; count: number; runLabel: Label }>();
     let segments = 0;
     for (const op of ops) {
       switch (op.type) {
         case OpType.literal:
-          items.push({ kind: "bytes", data: op.data });
           this.stats.literalBytes += op.data.length;
           break;
         case OpType.def:
           this.accept(op.label, op.data, "DEF", learn);
-          items.push({ kind: "bytes", data: op.data });
           this.follow(op.label);
           this.stats.defSegments++;
           segments++;
           break;
         case OpType.ref:
-          items.push({ kind: "segment", label: op.label });
           this.follow(op.label);
           this.stats.refSegments++;
           segments++;
           break;
         case OpType.run: {
-          const labels = await this.expandRun(op.first, op.count, op.runLabel);
-          for (const label of labels) {
-            items.push({ kind: "segment", label });
-            this.follow(label);
+          const labels = this.expandRun(op.first, op.count, op.runLabel);
+          runs.push(labels);
+          if (labels) {
+            for (const label of labels) this.follow(label);
+          } else {
+            unresolved.set(runs.length - 1, { index: runs.length - 1, first: op.first, count: op.count, runLabel: op.runLabel });
+            this.prev = undefined; // the link after an unknown run is not known yet
           }
           this.stats.runRefs++;
-          this.stats.runSegments += labels.length;
-          this.stats.refSegments += labels.length;
-          segments += labels.length;
+          this.stats.runSegments += op.count;
+          this.stats.refSegments += op.count;
+          segments += op.count;
           break;
         }
         case OpType.delta:
-          items.push({ kind: "delta", label: op.label, base: op.base, delta: op.delta });
           this.follow(op.label);
           this.stats.deltaSegments++;
           segments++;
@@ -162,7 +172,63 @@ export class SdrDecoder {
         throw new TandemError("badFrame", `SDR frame stands for ${segments} segments, more than frameSegmentsMax (${frameSegmentsMax})`);
       }
     }
+    if (unresolved.size > 0) {
+      await this.fetchRuns([...unresolved.values()], runs);
+      this.prev = prevAtStart;
+    }
+    const items: Item[] = [];
+    let runIndex = 0;
+    const replay = unresolved.size > 0;
+    for (const op of ops) {
+      switch (op.type) {
+        case OpType.literal:
+          items.push({ kind: "bytes", data: op.data });
+          break;
+        case OpType.def:
+          items.push({ kind: "bytes", data: op.data });
+          if (replay) this.follow(op.label);
+          break;
+        case OpType.ref:
+          items.push({ kind: "segment", label: op.label });
+          if (replay) this.follow(op.label);
+          break;
+        case OpType.run:
+          for (const label of runs[runIndex++]!) {
+            items.push({ kind: "segment", label });
+            if (replay) this.follow(label);
+          }
+          break;
+        case OpType.delta:
+          items.push({ kind: "delta", label: op.label, base: op.base, delta: op.delta });
+          if (replay) this.follow(op.label);
+          break;
+      }
+    }
     return items;
+  }
+
+  /** One REQ for the label lists of runs we could not expand; each must hash to its run label. */
+  private async fetchRuns(wanted: { index: number; first: Label; count: number; runLabel: Label }[], runs: (Label[] | undefined)[]): Promise<void> {
+    this.stats.runMisses += wanted.length;
+    this.stats.reqSegments += wanted.length;
+    const reply = await this.fetchMissing(wanted.map((w) => w.runLabel));
+    const byKey = new Map<number, Uint8Array>();
+    for (const r of reply) if (r.label instanceof Uint8Array && r.label.length === 32) byKey.set(labelKey(r.label), r.data);
+    for (const w of wanted) {
+      const data = byKey.get(labelKey(w.runLabel));
+      if (!data) {
+        this.stats.reqMisses++;
+        const firstHeld = this.learned.has(w.first) || this.cache.has(w.first) || this.store.has(w.first);
+        throw new TandemError("missingSegment",
+          `SDR run of ${w.count} segments from ${hex(w.first)} (run label ${hex(w.runLabel)}) cannot be expanded: this store ` +
+          `${firstHeld ? "holds its first segment but learned other successors" : "lacks its first segment"}, and no peer supplied the run`,
+          { labels: firstHeld ? [hex(w.runLabel)] : [hex(w.runLabel), hex(w.first)], count: firstHeld ? 1 : 2 });
+      }
+      if (!(data instanceof Uint8Array) || data.length !== w.count * 32 || !sameLabel(blake3(data), w.runLabel) || !sameLabel(data.subarray(0, 32), w.first)) {
+        throw new TandemError("corrupt", `SDR REP for run ${hex(w.runLabel)} does not hash to its label: rejected`);
+      }
+      runs[w.index] = splitLabels(data, w.count);
+    }
   }
 
   /** Verifies `data` against `label` and keeps it (window now, store at frame end). */
@@ -189,8 +255,8 @@ export class SdrDecoder {
     this.prev = label;
   }
 
-  /** The run's labels from our successor records, or from the peer when they disagree. */
-  private async expandRun(first: Label, count: number, runLabel: Label): Promise<Label[]> {
+  /** The run's labels from our successor records, or undefined when they disagree. */
+  private expandRun(first: Label, count: number, runLabel: Label): Label[] | undefined {
     const list = new Uint8Array(count * 32);
     list.set(first, 0);
     let cur: Label | undefined = first;
@@ -198,27 +264,8 @@ export class SdrDecoder {
       cur = this.index.successor(cur);
       if (cur) list.set(cur, i * 32);
     }
-    if (!cur || !sameLabel(blake3(list), runLabel)) {
-      this.stats.runMisses++;
-      this.stats.reqSegments++;
-      const reply = await this.fetchMissing([runLabel]);
-      const hit = reply.find((r) => sameLabel(r.label, runLabel));
-      if (!hit) {
-        this.stats.reqMisses++;
-        const firstHeld = this.learned.has(first) || this.cache.has(first) || this.store.has(first);
-        throw new TandemError("missingSegment",
-          `SDR run of ${count} segments from ${hex(first)} (run label ${hex(runLabel)}) cannot be expanded: this store ` +
-          `${firstHeld ? "holds its first segment but learned other successors" : "lacks its first segment"}, and no peer supplied the run`,
-          { labels: firstHeld ? [hex(runLabel)] : [hex(runLabel), hex(first)], count: firstHeld ? 1 : 2 });
-      }
-      if (hit.data.length !== count * 32 || !sameLabel(blake3(hit.data), runLabel)) {
-        throw new TandemError("corrupt", `SDR REP for run ${hex(runLabel)} does not hash to its label: rejected`);
-      }
-      list.set(hit.data);
-    }
-    const labels: Label[] = [];
-    for (let i = 0; i < count; i++) labels.push(list.subarray(i * 32, i * 32 + 32));
-    return labels;
+    if (!cur || !sameLabel(blake3(list), runLabel)) return undefined;
+    return splitLabels(list, count);
   }
 
   private available(label: Label, definedHere: Set<number>): boolean {
