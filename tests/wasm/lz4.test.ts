@@ -408,6 +408,10 @@ describe("interop with the real lz4 command through processes", () => {
     expect(closedReader.stdout).toBe("1");
     expect(closedReader.stderr).toMatch(/tandem decompress: output closed/);
     expect(closedReader.stderr).not.toMatch(/at /); // a message, not a stack trace
+    const overLimit = sh(`lz4 -1 -c < '${smallPath}' | ${tandem} decompress --raw-bytes-max 100000 | wc -c`);
+    expect(overLimit.code).toBe(1);
+    expect(overLimit.stderr).toMatch(/exceeds rawBytesMax \(100000 bytes\)/);
+    expect(Number(overLimit.stdout)).toBeLessThanOrEqual(100000);
     const badOption = sh(`${tandem} compress --block-bytes 12 < /dev/null`);
     expect(badOption.code).toBe(2);
     expect(badOption.stderr).toMatch(/block-bytes/);
