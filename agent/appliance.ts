@@ -110,6 +110,8 @@ export class Appliance implements ControlledAppliance {
   private readonly instances = new Map<string, Service>();
   private readonly infos = new Map<string, ServiceInfo>();
   private controlServer: ControlServer | null = null;
+  /** Per service, the part of the running config that waits for `restart`. */
+  private readonly pendingRestart = new Map<string, string>();
 
   constructor(
     readonly version: ApplianceVersion,
@@ -136,6 +138,9 @@ export class Appliance implements ControlledAppliance {
   optimizer(): OptimizationService | null { return (this.instances.get("optimization") as OptimizationService | undefined) ?? null; }
   sync(): SyncService | null { return (this.instances.get("sync") as SyncService | undefined) ?? null; }
   services(): ServiceInfo[] { return [{ ...this.storeInfo }, ...registry.map((e) => ({ ...this.infos.get(e.name)! }))]; }
+  restartRequired(): string | null {
+    return this.pendingRestart.size > 0 ? [...this.pendingRestart.values()].join("; ") : null;
+  }
   webUrl(): string | null {
     const web = this.instances.get("web") as (Service & { url(): string | null }) | undefined;
     return web?.url() ?? null;
@@ -242,6 +247,9 @@ export class Appliance implements ControlledAppliance {
         const r = await service.applyConfig(this.running);
         notes.push(...r.notes);
         if (r.restartRequired) restart.push(r.restartRequired);
+        // Each answer compares the whole running config, so it replaces the last one.
+        if (r.restartRequired) this.pendingRestart.set(entry.name, r.restartRequired);
+        else this.pendingRestart.delete(entry.name);
       }
     } catch (err) {
       // A service refused the change: go back to what ran before, everywhere.
@@ -275,6 +283,7 @@ export class Appliance implements ControlledAppliance {
       this.events.emit("notice", "restart", `starting ${entry.label}`);
       await this.startService(entry);
     }
+    this.pendingRestart.clear();
     this.events.emit("notice", "restart", "restart complete");
   }
 

@@ -56,6 +56,7 @@ export function showVersion(v: VersionInfo, services: ServiceInfo[]): string {
   const head = table([
     ["Product", v.product], ["Model", v.model], ["Software version", v.softwareVersion],
     ["Hostname", v.hostname], ["Uptime", duration(v.uptimeS)], ["Data directory", v.dataDir],
+    ...(v.restartRequired ? [["Restart required", v.restartRequired] as [string, string]] : []),
   ]);
   const lines = services.flatMap((s) => wrap(`  ${s.name.padEnd(14)}${s.state.padEnd(15)}${s.detail ?? ""}`.trimEnd(), 31));
   return `${head}\nServices:\n${lines.join("\n")}`;

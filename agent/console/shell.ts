@@ -135,7 +135,7 @@ export class Shell {
   private async configure(canonical: string): Promise<void> {
     const result = await this.control.configure([canonical]);
     for (const note of result.notes) this.print(`% Note: ${note}`);
-    if (result.restartRequired) this.print(`% Restart required: ${result.restartRequired}. Use 'restart' to apply.`);
+    if (result.restartRequired) this.print(`% Restart required: ${result.restartRequired}`);
     this.hostname = (await this.control.version()).hostname;
   }
 

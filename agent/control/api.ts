@@ -28,6 +28,8 @@ export interface ControlledAppliance {
   optimizer(): OptimizationService | null;
   sync(): SyncService | null;
   services(): ServiceInfo[];
+  /** What waits for `restart` (null: nothing). */
+  restartRequired(): string | null;
   /** Makes `next` (already validated) the running config and hands it to each service. */
   applyConfig(next: ApplianceConfig): Promise<ApplyResult>;
   restart(options: { clean: boolean }): Promise<void>;
@@ -73,6 +75,7 @@ export function createControlApi(appliance: ControlledAppliance): ControlApi {
       hostname: appliance.config().hostname,
       uptimeS: Math.floor((Date.now() - appliance.startedMs) / 1000),
       dataDir: appliance.dataDir,
+      restartRequired: appliance.restartRequired(),
     }),
     datastore: () => {
       const store = appliance.store();

@@ -13,6 +13,8 @@ export interface VersionInfo {
   hostname: string;
   uptimeS: number;
   dataDir: string;
+  /** Set while part of the running config waits for `restart` to take effect. */
+  restartRequired?: string | null;
 }
 
 export interface DatastoreInfo {

@@ -87,7 +87,9 @@ describe("tandem start", () => {
       const web = await c.configure(["web port 8181"]);
       expect(web.restartRequired).toBe("web UI moves to 127.0.4.21:8181 after restart");
       expect((await fetch(oldWeb, { redirect: "manual" })).status).toBeGreaterThan(0);
+      expect((await c.version()).restartRequired).toBe("web UI moves to 127.0.4.21:8181 after restart");
       await c.restart({ clean: false });
+      expect((await c.version()).restartRequired).toBeNull();
       const newWeb = (await c.services()).find((s) => s.name === "web")!;
       expect(newWeb).toEqual({ name: "web", state: "running", detail: "http://127.0.4.21:8181" });
       expect((await fetch(newWeb.detail!, { redirect: "manual" })).status).toBeGreaterThan(0);

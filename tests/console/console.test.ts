@@ -275,6 +275,10 @@ describe("console on a pseudo-terminal", () => {
     const idOf = (text: string) => text.match(/^Store id: +(\S+)$/m)?.[1];
     const before = idOf(await run(t, "show datastore"));
     expect(before).toBeTruthy();
+    await run(t, "configure terminal");
+    expect(await run(t, "web port 8090")).toBe("% Restart required: web UI moves to 127.0.4.10:8090 after restart");
+    await run(t, "end");
+    expect(await run(t, "show version")).toMatch(/^Restart required: +web UI moves to 127.0.4.10:8090 after restart$/m);
     let m = t.mark();
     t.line("restart clean");
     await t.waitFor("new identity? [y/N]", m);
@@ -291,6 +295,8 @@ describe("console on a pseudo-terminal", () => {
     const after = idOf(await run(t, "show datastore"));
     expect(after).toBeTruthy();
     expect(after).not.toBe(before);
+    expect(await run(t, "show version")).not.toContain("Restart required");
+    expect(await run(t, "show version")).toMatch(/^  web +running +http:\/\/127.0.4.10:8090$/m);
     expect(await run(t, "show log")).toContain("restart complete");
   }, 30_000);
 });
