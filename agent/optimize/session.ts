@@ -27,11 +27,13 @@ export const windowBytes = 4 * 1024 * 1024;
 /** Encoder input queued from the LAN above which LAN reading pauses / below which it resumes. */
 export const inputHighBytes = 1024 * 1024;
 export const inputLowBytes = 256 * 1024;
+/** Event-loop turns the LAN must stay silent before the encoder is flushed. */
+export const flushIdleTicks = 2;
 /** Most LAN bytes handed to the encoder in one call. */
 export const encodeSliceBytes = 1024 * 1024;
 /** LAN bytes encoded without a frame coming out before a flush is forced: bounds what
  *  one frame stands for, hence the receiver's memory for one frame's output. */
-export const forcedFlushBytes = 8 * 1024 * 1024;
+export const forcedFlushBytes = 2 * 1024 * 1024;
 /** REQ messages from the peer waiting to be answered before it counts as misbehaving. */
 export const reqQueueMax = 256;
 /** A REQ unanswered for this long aborts the connection (the peer is stuck). */
@@ -180,8 +182,10 @@ export class Session {
 
   private async encodeLoop(): Promise<void> {
     let needFlush = false;
+    let idleTicks = 0;
     while (!this.finished) {
       if (this.input.length > 0) {
+        idleTicks = 0;
         const chunk = this.takeInput();
         const frames = await this.encoder.encode(chunk);
         this.sinceFrameBytes += chunk.length;
@@ -194,9 +198,17 @@ export class Session {
         await this.sendFrames(frames);
         continue;
       }
+      if (needFlush && idleTicks < flushIdleTicks) {
+        // Let reads already pending on the socket arrive first: a flush costs a short
+        // segment and a store commit, so it is only worth it once the LAN is really idle.
+        idleTicks++;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
       if (needFlush) {
         // The LAN has nothing more right now: emit everything so interactive traffic never waits.
         needFlush = false;
+        idleTicks = 0;
         this.sinceFrameBytes = 0;
         await this.sendFrames(await this.encoder.flush());
         continue;

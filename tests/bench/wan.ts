@@ -1,0 +1,93 @@
+// WAN benchmark of the optimization service (`npm run bench:wan`). A real-data corpus
+// (≥ 64 MiB of unpacked npm tarballs, tests/bench/corpus.ts) is served over HTTP and
+// fetched with curl: directly through the WAN emulator (20 Mbit/s, 40 ms RTT), then
+// through a branch/data-centre appliance pair whose inner channel crosses the same
+// emulated WAN, cold (fresh stores) and warm (the same again); and on plain loopback
+// (a second rule straight to the data centre) warm. Prints progress lines, then one
+// JSON object last: direct_s, cold_s, warm_s, cold_speedup, warm_speedup,
+// lan_warm_mbps and the bytes that crossed the WAN.
+import { join } from "node:path";
+import { realCorpus } from "./corpus.ts";
+import { clientAppliance, net, serverAppliance, sha256, tempDir } from "../optimize/fixture.ts";
+import { startWanEm } from "../tools/wanem.ts";
+
+const corpusBytes = Number(process.env.TANDEM_BENCH_WAN_BYTES ?? 64 * 1024 * 1024);
+const wan = { bandwidthBps: 20_000_000, delayMs: 20 };
+const httpAddr = `${net}.200`;
+const directWanAddr = `${net}.201`;
+const dcAddr = `${net}.202`;
+const branchAddr = `${net}.203`;
+const channelWanAddr = `${net}.204`;
+
+const corpus = realCorpus(corpusBytes);
+const corpusSha = sha256(corpus);
+const http = Bun.serve({
+  hostname: httpAddr, port: 0, idleTimeout: 255,
+  fetch: () => new Response(corpus as Uint8Array<ArrayBuffer>),
+});
+const tmp = tempDir("bench-wan");
+
+async function fetchTimed(url: string): Promise<{ seconds: number; bytes: number }> {
+  const started = performance.now();
+  const proc = Bun.spawn(["curl", "-sS", "--max-time", "600", url], { stdout: "pipe", stderr: "pipe" });
+  const hasher = new Bun.CryptoHasher("sha256");
+  let bytes = 0;
+  for await (const chunk of proc.stdout) {
+    hasher.update(chunk);
+    bytes += chunk.length;
+  }
+  const code = await proc.exited;
+  const seconds = (performance.now() - started) / 1000;
+  if (code !== 0) throw new Error(`curl ${url} failed (${code}): ${await new Response(proc.stderr).text()}`);
+  if (hasher.digest("hex") !== corpusSha) throw new Error(`curl ${url}: body differs from the corpus`);
+  return { seconds, bytes };
+}
+
+const directWan = await startWanEm({ listenHost: directWanAddr, targetHost: httpAddr, targetPort: http.port!, ...wan });
+const channelWan = await startWanEm({ listenHost: channelWanAddr, targetHost: dcAddr, targetPort: 7800, ...wan });
+const dc = await serverAppliance(tmp.dir, "dc", dcAddr);
+const branch = await clientAppliance(join(tmp.dir), "branch", branchAddr, [
+  { listenPort: 8000, dst: { host: httpAddr, port: http.port! }, target: [channelWanAddr, channelWan.port] },
+  { listenPort: 8001, dst: { host: httpAddr, port: http.port! }, target: [dcAddr, 7800] },
+]);
+
+try {
+  console.log(`corpus ${corpus.length} bytes; WAN ${wan.bandwidthBps / 1e6} Mbit/s, ${wan.delayMs * 2} ms RTT`);
+  const direct = await fetchTimed(`http://${directWanAddr}:${directWan.port}/`);
+  console.log(`direct through the emulator: ${direct.seconds.toFixed(2)} s`);
+  const wanBefore = channelWan.stats();
+  const cold = await fetchTimed(`http://${branchAddr}:8000/`);
+  const wanCold = channelWan.stats();
+  console.log(`cold through the pair: ${cold.seconds.toFixed(2)} s, WAN bytes ${wanCold.bytesDown - wanBefore.bytesDown}`);
+  const warm = await fetchTimed(`http://${branchAddr}:8000/`);
+  const wanWarm = channelWan.stats();
+  console.log(`warm through the pair: ${warm.seconds.toFixed(3)} s, WAN bytes ${wanWarm.bytesDown - wanCold.bytesDown}`);
+  const lanRuns: number[] = [];
+  for (let i = 0; i < 3; i++) lanRuns.push((await fetchTimed(`http://${branchAddr}:8001/`)).seconds);
+  const lanBest = Math.min(...lanRuns);
+  console.log(`warm on loopback: ${lanRuns.map((s) => s.toFixed(3)).join(", ")} s`);
+  const result = {
+    bench: "wan",
+    corpus_bytes: corpus.length,
+    wan_mbps: wan.bandwidthBps / 1e6,
+    rtt_ms: wan.delayMs * 2,
+    direct_s: +direct.seconds.toFixed(3),
+    cold_s: +cold.seconds.toFixed(3),
+    warm_s: +warm.seconds.toFixed(3),
+    cold_speedup: +(direct.seconds / cold.seconds).toFixed(2),
+    warm_speedup: +(direct.seconds / warm.seconds).toFixed(2),
+    cold_wan_bytes: wanCold.bytesDown - wanBefore.bytesDown + wanCold.bytesUp - wanBefore.bytesUp,
+    warm_wan_bytes: wanWarm.bytesDown - wanCold.bytesDown + wanWarm.bytesUp - wanCold.bytesUp,
+    lan_warm_mbps: +((corpus.length * 8) / lanBest / 1e6).toFixed(1),
+    targets: { warm_speedup: 100, cold_speedup: 2, lan_warm_mbps: 300 },
+  };
+  console.log(JSON.stringify(result));
+} finally {
+  if (process.env.TANDEM_BENCH_VERBOSE) for (const a of [dc, branch]) console.error(`--- ${a.spec.name}\n${a.output()}`);
+  await branch.stop().catch(() => 0);
+  await dc.stop().catch(() => 0);
+  await directWan.stop();
+  await channelWan.stop();
+  http.stop(true);
+  tmp.remove();
+}
