@@ -20,6 +20,8 @@ export const requestBytesMax = 1024 * 1024;
 export const inFlightPerConnectionMax = 16;
 /** Connections served at once per socket. */
 export const connectionsMax = 64;
+/** Longest Unix socket path the kernel accepts (sun_path holds 108 bytes with the NUL). */
+export const socketPathBytesMax = 107;
 /** Unsent response bytes after which a client that does not read is dropped. */
 export const outputBytesMax = 8 * 1024 * 1024;
 
@@ -128,6 +130,9 @@ function socketAlive(path: string): Promise<boolean> {
 }
 
 async function listen(path: string, mode: number, onSocket: (s: Socket) => void): Promise<Server> {
+  if (Buffer.byteLength(path) > socketPathBytesMax) {
+    throw new TandemError("badInput", `control socket path ${path} is ${Buffer.byteLength(path)} bytes, more than a Unix socket allows (${socketPathBytesMax}): use a shorter --data directory`);
+  }
   if (existsSync(path)) {
     if (await socketAlive(path)) {
       throw new TandemError("unavailable", `${path} is in use: another appliance runs on this data directory`);

@@ -37,6 +37,10 @@ describe("tandem start", () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(`${path}:3: Invalid sync port '99999': must be an integer from 1 to 65535`);
     expect(r.stdout).not.toContain("tandem: ready");
+    const deep = join(root, "d".repeat(120));
+    const long = await startExpectingFailure(["--config", conf("long.conf", ["interface primary address 127.0.4.23", "interface inpath address 127.0.4.23"]), "--data", deep]);
+    expect(long.code).not.toBe(0);
+    expect(long.stderr).toContain("more than a Unix socket allows (107): use a shorter --data directory");
     const missing = await startExpectingFailure(["--config", join(root, "absent.conf"), "--data", join(root, "bad-data")]);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toContain("no such configuration file");
