@@ -60,6 +60,10 @@ describe("LZ4 block round trips", () => {
     ["repeating 3-byte pattern", Uint8Array.from({ length: 70000 }, (_, i) => [1, 2, 3][i % 3]!)],
     ["real 8 KiB piece", realTar.subarray(1 << 20, (1 << 20) + 8192)],
     ["real 4 MiB", realTar.subarray(0, 4 << 20)],
+    // The fast compressor has a 16-bit-position path for inputs under 64 KiB.
+    ["real 65535 bytes (largest small input)", realTar.subarray(5 << 20, (5 << 20) + 65535)],
+    ["real 65536 bytes (smallest large input)", realTar.subarray(5 << 20, (5 << 20) + 65536)],
+    ["zeros 65535 bytes", new Uint8Array(65535)],
   ];
   for (const [name, data] of cases) {
     for (const highCompression of [false, true]) {

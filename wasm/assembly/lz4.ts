@@ -32,6 +32,12 @@ const fastTable = memory.data(4 << fastHashLog, 16);
 let fastEpoch: u32 = 1;
 
 // @ts-ignore: decorator
+@inline const smallHashLog: u32 = 13;
+// @ts-ignore: decorator
+@inline const smallInputBytesMax: usize = 65535; // positions fit 16 bits
+const smallTable = memory.data(2 << smallHashLog, 16);
+
+// @ts-ignore: decorator
 @inline const hcHashLog: u32 = 15;
 // @ts-ignore: decorator
 @inline const hcChainMask: u32 = 0xffff;
@@ -169,11 +175,95 @@ function emitLastLiterals(op: usize, anchor: usize, iend: usize): usize {
 }
 
 /**
+ * lz4CompressFast for inputs under 64 KiB without dictionary (segments): 16-bit
+ * positions in a small table cleared per call, so every candidate lies in the input
+ * and within reach, and only its bytes need checking.
+ */
+function compressSmall(src: usize, srcLen: usize, dst: usize, dstCap: usize): i32 {
+  memory.fill(smallTable, 0, 2 << smallHashLog);
+
+  const iend = src + srcLen;
+  const dstEnd = dst + dstCap;
+  let op = dst;
+  let anchor = src;
+  if (srcLen < mfLimit + 1) return <i32>(emitLastLiterals(op, anchor, iend) - dst);
+
+  const mflimitPlusOne = iend - mfLimit + 1;
+  const matchLimit = iend - lastLiterals;
+  let ip = src;
+  store<u16>(smallTable + (<usize>hash5(load<u64>(ip), smallHashLog) << 1), <u16>(ip - src));
+  ip++;
+  let forwardH = hash5(load<u64>(ip), smallHashLog);
+
+  while (true) {
+    // Find a match, stepping faster the longer nothing matches.
+    let forwardIp = ip;
+    let step: usize = 1;
+    let searchMatchNb: u32 = 1 << skipTrigger;
+    let match: usize = 0;
+    let found = false;
+    while (true) {
+      const h = forwardH;
+      ip = forwardIp;
+      forwardIp += step;
+      step = <usize>(searchMatchNb++ >> skipTrigger);
+      if (forwardIp > mflimitPlusOne) break;
+      const slot = smallTable + (<usize>h << 1);
+      match = src + <usize>load<u16>(slot);
+      forwardH = hash5(load<u64>(forwardIp), smallHashLog);
+      store<u16>(slot, <u16>(ip - src));
+      if (load<u32>(match) == load<u32>(ip)) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) break;
+
+    while (ip > anchor && match > src && load<u8>(ip - 1) == load<u8>(match - 1)) {
+      ip--;
+      match--;
+    }
+    let token = op;
+    op = emitLiterals(op, anchor, ip, dstEnd, iend + 8);
+
+    let finished = false;
+    while (true) {
+      const matchLen = minMatch + commonLength(ip + minMatch, match + minMatch, matchLimit);
+      op = emitMatch(op, token, ip - match, matchLen);
+      ip += matchLen;
+      anchor = ip;
+      if (ip >= mflimitPlusOne) {
+        finished = true;
+        break;
+      }
+      const back = ip - 2;
+      store<u16>(smallTable + (<usize>hash5(load<u64>(back), smallHashLog) << 1), <u16>(back - src));
+      // An immediate match at the next position needs no literals.
+      const slot = smallTable + (<usize>hash5(load<u64>(ip), smallHashLog) << 1);
+      match = src + <usize>load<u16>(slot);
+      store<u16>(slot, <u16>(ip - src));
+      if (load<u32>(match) == load<u32>(ip)) {
+        token = op;
+        store<u8>(token, 0);
+        op++;
+        continue;
+      }
+      break;
+    }
+    if (finished) break;
+    ip++;
+    forwardH = hash5(load<u64>(ip), smallHashLog);
+  }
+  return <i32>(emitLastLiterals(op, anchor, iend) - dst);
+}
+
+/**
  * Fast compression of [src, src+srcLen) with the `dictLen` bytes before `src` as
  * dictionary. Returns the compressed size, or lz4ErrDstTooSmall.
  */
 export function lz4CompressFast(src: usize, srcLen: usize, dictLen: usize, dst: usize, dstCap: usize): i32 {
   if (dstCap < <usize>lz4BlockBound(<u32>srcLen)) return lz4ErrDstTooSmall;
+  if (dictLen == 0 && srcLen <= smallInputBytesMax) return compressSmall(src, srcLen, dst, dstCap);
   const windowStart = src - dictLen;
   const windowBytes = <u32>(srcLen + dictLen);
   if (fastEpoch > epochLimit - windowBytes) {
