@@ -235,8 +235,10 @@ function hashInput(inPtr: usize, len: usize, keyPtr: usize, baseFlags: u32, outP
 
 @inline function rot16(x: v128): v128 { return i8x16.shuffle(x, x, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13); }
 @inline function rot8(x: v128): v128 { return i8x16.shuffle(x, x, 1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12); }
-@inline function rot12(x: v128): v128 { return v128.or(i32x4.shr_u(x, 12), i32x4.shl(x, 20)); }
-@inline function rot7(x: v128): v128 { return v128.or(i32x4.shr_u(x, 7), i32x4.shl(x, 25)); }
+// JSC lowers every v128 shift to four instructions (it does not fold the constant count),
+// a multiply to one: the left halves of rot12/rot7 are multiplies by 2^20 and 2^25.
+@inline function rot12(x: v128): v128 { return v128.or(i32x4.shr_u(x, 12), i32x4.mul(x, i32x4.splat(1 << 20))); }
+@inline function rot7(x: v128): v128 { return v128.or(i32x4.shr_u(x, 7), i32x4.mul(x, i32x4.splat(1 << 25))); }
 
 /** Chunk pointers, counters and output pointers of one 4-lane call. */
 const lanePtrs: usize = memory.data(16, 16);
