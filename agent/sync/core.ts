@@ -45,6 +45,9 @@ export interface SyncLink {
   /** False while the link's send queue is above its high-water mark. */
   writable(): boolean;
   close(reason: string): void;
+  /** Flow control towards the peer: stop / restart reading its messages. */
+  pause?(): void;
+  resume?(): void;
 }
 
 export type SyncLog = (severity: "error" | "warning" | "notice" | "info" | "debug", message: string, alarm?: string) => void;
@@ -61,6 +64,8 @@ export interface SyncBounds {
   overwriteWindowBuckets: number; // buckets per fingerprint message (initial overwrite)
   bucketKeysMax: number;          // keys listed per bucket
   keysPerMessageMax: number;      // prefixes per rc.keys / rc.want / rc.del message
+  inboxMessagesMax: number;       // peer messages waiting for the core before reading pauses
+  commitsInFlightMax: number;     // received batches committing at once (the store coalesces them)
   scrubTickMs: number;            // scrub pace
   scrubSegmentsPerTick: number;
   fetchLabelsMax: number;         // corrupt labels per fetch request
@@ -81,6 +86,8 @@ export const defaultBounds: SyncBounds = {
   overwriteWindowBuckets: 4096,
   bucketKeysMax: 100_000,
   keysPerMessageMax: 60_000,
+  inboxMessagesMax: 16,
+  commitsInFlightMax: 8,
   scrubTickMs: 1000,
   scrubSegmentsPerTick: 256,
   fetchLabelsMax: 1024,
@@ -149,6 +156,8 @@ interface Session {
   pushEvicted: Map<number, Label[]>;
   inbox: SyncMessage[];
   processing: boolean;
+  paused: boolean;
+  commits: Set<Promise<unknown>>;
 }
 
 function hex(b: Uint8Array): string {
@@ -266,7 +275,7 @@ export class SyncCore {
     const s: Session = {
       link, peer: null, paired: false, closed: false, sendSeq: 0, ackedSeq: 0, inflight: [], pumping: false,
       initialRunning: false, reconRunning: false, waiters: new Map(), keysAcc: new Map(), pushEvicted: new Map(),
-      inbox: [], processing: false,
+      inbox: [], processing: false, paused: false, commits: new Set(),
     };
     this.session = s;
     this.send(s, this.stateMessage());
@@ -292,6 +301,10 @@ export class SyncCore {
     const s = this.session;
     if (!s || s.closed) return;
     s.inbox.push(message);
+    if (s.inbox.length >= this.bounds.inboxMessagesMax && !s.paused) {
+      s.paused = true;
+      s.link.pause?.();
+    }
     if (!s.processing) void this.processInbox(s);
   }
 
@@ -300,6 +313,10 @@ export class SyncCore {
     try {
       while (s.inbox.length > 0 && !s.closed) {
         const m = s.inbox.shift()!;
+        if (s.paused && s.inbox.length <= this.bounds.inboxMessagesMax / 2) {
+          s.paused = false;
+          s.link.resume?.();
+        }
         await this.handle(s, m);
       }
     } catch (err) {
@@ -393,6 +410,7 @@ export class SyncCore {
       case "rc.want": return this.onWant(s, m.id, m.want, m.drop, m.last);
       case "rc.push": return this.onPush(s, m.id, m.segs);
       case "rc.end": {
+        await this.flushCommits(s);
         if (m.cursor !== null && this.role === "backup" && !s.paired && s.peer) {
           await this.store.putMeta(metaInitial, { masterGeneration: s.peer.generation, cursor: m.cursor } satisfies InitialMeta);
           this.updateBackupProgress(m.cursor);
@@ -402,7 +420,10 @@ export class SyncCore {
         this.send(s, { t: "rc.endack", id: m.id, evicted });
         return;
       }
-      case "rc.wdone": case "rc.endack": return this.resolveWaiter(s, `${m.t}:${m.id}`, m);
+      case "rc.wdone":
+        await this.flushCommits(s); // what the peer pushed for our want is durable first
+        return this.resolveWaiter(s, `${m.t}:${m.id}`, m);
+      case "rc.endack": return this.resolveWaiter(s, `${m.t}:${m.id}`, m);
       case "rc.del": return this.onDel(s, m.prefixes);
       case "init.done": return this.onInitDone(s, m.storeId, m.generation);
       case "init.ack": return this.resolveWaiter(s, "init.ack", m);
@@ -488,12 +509,30 @@ export class SyncCore {
   private async onRep(s: Session, throughSeq: number, segs: StoredSegment[]): Promise<void> {
     if (!s.peer) throw new TandemError("badFrame", "rep before state");
     const recv: RecvMeta = { generation: s.peer.generation, seq: throughSeq };
-    const corrupt = await this.putVerified(segs, { [metaRecv]: recv });
-    this.counters.receivedSegments += segs.length - corrupt.length;
-    if (this.pendingRepair.size > 0 && corrupt.length === 0) await this.noteRepaired(segs);
-    for (const seg of segs) this.counters.receivedBytes += seg.payload.length;
-    if (s.closed) return;
-    this.send(s, { t: "ack", throughSeq, corrupt });
+    // Committed in the background (the store keeps call order and coalesces); acked when durable.
+    await this.track(s, this.putVerified(segs, { [metaRecv]: recv }).then(async (corrupt) => {
+      this.counters.receivedSegments += segs.length - corrupt.length;
+      for (const seg of segs) this.counters.receivedBytes += seg.payload.length;
+      if (this.pendingRepair.size > 0 && corrupt.length === 0) await this.noteRepaired(segs);
+      if (!s.closed) this.send(s, { t: "ack", throughSeq, corrupt });
+    }));
+  }
+
+  /** Keeps a commit in flight; waits only when commitsInFlightMax are. */
+  private async track(s: Session, p: Promise<unknown>): Promise<void> {
+    const tracked = p.catch((err) => {
+      if (s.closed || this.session !== s) return;
+      this.log("warning", `sync commit failed: ${(err as Error).message}`);
+      this.detach(`commit failed: ${(err as Error).message}`);
+    });
+    s.commits.add(tracked);
+    void tracked.finally(() => s.commits.delete(tracked));
+    if (s.commits.size >= this.bounds.commitsInFlightMax) await s.commits.values().next().value;
+  }
+
+  /** Waits until every received batch is durable. */
+  private async flushCommits(s: Session): Promise<void> {
+    while (s.commits.size > 0) await Promise.all([...s.commits]);
   }
 
   /** putStored as one transaction; when the batch fails verification, one by one. */
@@ -682,7 +721,7 @@ export class SyncCore {
       let batchBytes = 0;
       const flush = async () => {
         if (batch.length === 0) return;
-        while (!s.link.writable() && !s.closed) await this.sleep(this.bounds.retryMs);
+        await this.waitWritable(s);
         const wire = this.send(s, { t: "rc.push", id, segs: batch });
         tally.bytes += wire;
         tally.payloadBytes += batchBytes;
@@ -758,6 +797,12 @@ export class SyncCore {
       this.log("notice", `repaired ${n} corrupt segment(s) from the peer`, "corruption_repaired");
     }
     return n;
+  }
+
+  /** Waits while the link's send queue is above its high-water mark. */
+  private async waitWritable(s: Session): Promise<void> {
+    while (!s.closed && !s.link.writable()) await this.sleep(this.bounds.retryMs);
+    if (s.closed) throw new TandemError("unavailable", "sync session closed");
   }
 
   private sleep(ms: number): Promise<void> {
@@ -903,6 +948,7 @@ export class SyncCore {
       batch.push(seg);
       bytes += seg.payload.length;
       if (bytes >= this.bounds.pushBatchBytesMax || batch.length >= 4096) {
+        await this.waitWritable(s);
         this.sendPush(s, id, batch);
         batch = [];
         bytes = 0;
@@ -935,10 +981,13 @@ export class SyncCore {
       meta[metaInitial] = { masterGeneration: s.peer.generation, cursor } satisfies InitialMeta;
       this.updateBackupProgress(cursor);
     }
-    const corrupt = accept.length > 0 ? await this.putVerified(accept, meta) : [];
-    this.counters.receivedSegments += accept.length - corrupt.length;
-    if (this.pendingRepair.size > 0 && corrupt.length === 0) await this.noteRepaired(accept);
-    for (const seg of accept) this.counters.receivedBytes += seg.payload.length;
+    if (accept.length > 0) {
+      await this.track(s, this.putVerified(accept, meta).then(async (corrupt) => {
+        this.counters.receivedSegments += accept.length - corrupt.length;
+        for (const seg of accept) this.counters.receivedBytes += seg.payload.length;
+        if (this.pendingRepair.size > 0 && corrupt.length === 0) await this.noteRepaired(accept);
+      }));
+    }
     if (refused.length > 0) {
       const key = ours ? -id : id;
       s.pushEvicted.set(key, [...(s.pushEvicted.get(key) ?? []), ...refused]);
@@ -946,6 +995,7 @@ export class SyncCore {
   }
 
   private async onDel(s: Session, prefixes: Uint8Array): Promise<void> {
+    await this.flushCommits(s);
     const overwrite = this.role === "backup" && !s.paired;
     // Local writes the master has not acknowledged yet are not extras: they are on their way.
     const pending = new Set<string>();
@@ -970,6 +1020,7 @@ export class SyncCore {
   private async onInitDone(s: Session, storeId: string, generation: string): Promise<void> {
     if (this.role !== "backup") throw new TandemError("badFrame", "init.done sent to a master");
     if (!s.peer || generation !== s.peer.generation) throw new TandemError("badFrame", "init.done for another generation");
+    await this.flushCommits(s);
     const id: StoreIdentity = this.store.identity();
     await this.store.setIdentity({ ...id, storeId, peerGeneration: generation });
     await this.store.putMeta(metaInitial, null);
@@ -1019,7 +1070,7 @@ export class SyncCore {
     return checked;
   }
 
-  private onFetch(s: Session, labels: Label[]): void {
+  private async onFetch(s: Session, labels: Label[]): Promise<void> {
     const segs: StoredSegment[] = [];
     let bytes = 0;
     for (const l of labels) {
@@ -1029,6 +1080,7 @@ export class SyncCore {
       segs.push(seg);
       bytes += seg.payload.length;
       if (bytes >= this.bounds.pushBatchBytesMax) {
+        await this.waitWritable(s);
         this.send(s, { t: "fetched", segs: segs.splice(0) });
         bytes = 0;
       }

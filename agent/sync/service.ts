@@ -170,6 +170,8 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
       },
       writable: () => conn.writable,
       close: (reason) => conn.close(reason),
+      pause: () => conn.pauseReading(),
+      resume: () => conn.resumeReading(),
     };
     conn.onClose((reason) => {
       if (live?.conn !== conn) return;

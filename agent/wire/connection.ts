@@ -73,6 +73,7 @@ export class Connection {
     const idle = options.idleMs ?? idleMs;
     this.timer = setInterval(() => {
       const now = Date.now();
+      if (this.readingPaused) this.lastReceivedMs = now; // our own choice, not peer silence
       if (now - this.lastReceivedMs > idle) {
         this.close(`peer silent for ${now - this.lastReceivedMs} ms (idleMs ${idle})`);
         return;
@@ -110,6 +111,23 @@ export class Connection {
     this.writeRaw(frame);
     if (this.queuedBytes < sendQueueHighBytes) return Promise.resolve();
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  private readingPaused = false;
+
+  /** Stops reading from the socket (the peer then sees TCP backpressure), e.g. while the
+   *  consumer of our messages is behind. Silence is not counted against the peer meanwhile. */
+  pauseReading(): void {
+    if (this.readingPaused || this.closed) return;
+    this.readingPaused = true;
+    (this.socket as unknown as { pause(): void }).pause();
+  }
+
+  resumeReading(): void {
+    if (!this.readingPaused || this.closed) return;
+    this.readingPaused = false;
+    this.lastReceivedMs = Date.now();
+    (this.socket as unknown as { resume(): void }).resume();
   }
 
   /** The next message, for handshakes (before a handler is set). */

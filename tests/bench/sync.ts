@@ -77,6 +77,8 @@ function linkOf(conn: Connection, core: SyncCore): SyncLink {
     },
     writable: () => conn.writable,
     close: (r) => conn.close(r),
+    pause: () => conn.pauseReading(),
+    resume: () => conn.resumeReading(),
   };
 }
 
