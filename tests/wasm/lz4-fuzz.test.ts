@@ -111,6 +111,26 @@ function guardedDecode(src: Uint8Array, rawBytesMax: number, dict: Uint8Array): 
   return result;
 }
 
+describe("LZ4 block compressors on seeded random inputs", () => {
+  test("every (data, dictionary, mode) combination round-trips within the bound", () => {
+    const random = rng(4711);
+    for (let i = 0; i < 1500; i++) {
+      const data = sample(random).slice(); // a copy: samples may be views of the corpus
+      const dict = random() < 0.5 ? sample(random) : new Uint8Array(0);
+      // Splice dictionary bytes into the data so matches into the dictionary occur.
+      if (dict.length > 100 && data.length > 100) {
+        const from = Math.floor(random() * (dict.length - 50));
+        data.set(dict.subarray(from, from + 50), Math.floor(random() * (data.length - 50)));
+      }
+      const highCompression = random() < 0.25;
+      const packed = lz4CompressBlock(data, { dictionary: dict, highCompression });
+      expect(packed.length).toBeLessThanOrEqual(data.length + Math.floor(data.length / 255) + 16);
+      const unpacked = lz4DecompressBlock(packed, data.length, dict);
+      expect(Buffer.compare(Buffer.from(unpacked), Buffer.from(data))).toBe(0);
+    }
+  }, fuzzTimeoutMs);
+});
+
 describe("LZ4 block decoder under hostile input", () => {
   test(`${blockCases} mutated, truncated and random blocks: error or bounded output, no stray writes`, () => {
     const random = rng(20261122);
