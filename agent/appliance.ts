@@ -164,8 +164,9 @@ export class Appliance implements ControlledAppliance {
     // An unusable store stops boot: running without it would silently lose the savings.
     this.storeHandle = await open({
       dir: this.dataDir, capacityBytes: ds.capacityMb * mib, policy: ds.replacementPolicy,
-      model: this.version.model, softwareVersion: this.version.softwareVersion,
+      model: this.version.model, softwareVersion: this.version.softwareVersion, events: this.events,
     });
+    (mod.registerStoreMetrics as (r: MetricsRegistry, s: () => SegmentStore | null) => void)(this.metrics, () => this.storeHandle);
     this.storeInfo = { name: "store", state: "running", detail: this.storeHandle.path };
   }
 
