@@ -8,6 +8,19 @@ import { RecentWindow } from "./window.ts";
 
 export const segmentCacheBytesMax = 64 * 1024 * 1024;
 export const segmentCacheEntriesMax = 32768;
+/** How long close() waits for a call in progress before releasing resources anyway. */
+export const closeWaitMs = 5_000;
+
+/** Resolves when `promise` settles or after `ms`, whichever comes first. */
+export async function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    promise.then(() => undefined, () => undefined),
+    new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); }),
+  ]);
+  clearTimeout(timer);
+}
+
 /** putSegments calls one codec may have outstanding before it waits for the oldest. */
 export const storeWritesInFlightMax = 32;
 

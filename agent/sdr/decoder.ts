@@ -7,7 +7,7 @@
 import { blake3 } from "../../wasm/index.ts";
 import { TandemError } from "../errors.ts";
 import type { Label, SegmentInput, SegmentStore } from "../store/types.ts";
-import { segmentCache, StoreWriter } from "./cache.ts";
+import { closeWaitMs, segmentCache, settledWithin, StoreWriter } from "./cache.ts";
 import { applyDelta } from "./delta.ts";
 import { superFeatures } from "./features.ts";
 import { LearnedIndex, labelKey } from "./learned.ts";
@@ -95,6 +95,8 @@ export class SdrDecoder {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // A call may wait on the peer (REQ) forever if the channel died: bounded wait.
+    await settledWithin(this.queue, closeWaitMs);
     this.decompressor.close();
     try {
       await this.writer.drain();

@@ -9,7 +9,7 @@
 // after the store evicted it.
 import { blake3, StreamChunker, defaultChunkParams, type ChunkParams, type Segment } from "../../wasm/index.ts";
 import type { Label, SegmentInput, SegmentStore } from "../store/types.ts";
-import { prefixIndex, segmentCache, StoreWriter, type PrefixIndex } from "./cache.ts";
+import { closeWaitMs, settledWithin, prefixIndex, segmentCache, StoreWriter, type PrefixIndex } from "./cache.ts";
 import { encodeDelta } from "./delta.ts";
 import { superFeatures } from "./features.ts";
 import { LearnedIndex, labelKey } from "./learned.ts";
@@ -167,6 +167,10 @@ export class SdrEncoder {
     const out: { label: Uint8Array; data: Uint8Array }[] = [];
     for (const label of labels) {
       this.stats.reqSegments++;
+      if (!(label instanceof Uint8Array) || label.length !== 32) {
+        this.stats.reqMisses++;
+        continue;
+      }
       const data = this.sent.get(label) ?? this.runs.get(label) ?? this.cache.get(label) ?? this.store.get(label);
       if (data) out.push({ label, data });
       else this.stats.reqMisses++;
@@ -174,10 +178,13 @@ export class SdrEncoder {
     return out;
   }
 
-  /** Releases the index and the compressor (does not close the store). */
+  /** Waits for calls in progress, then releases the compressor and the index and
+   *  waits for learned segments to be written (does not close the store). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // A call may wait on the peer (REQ) forever if the channel died: bounded wait.
+    await settledWithin(this.queue, closeWaitMs);
     this.compressor?.close();
     try {
       await this.writer.drain();
