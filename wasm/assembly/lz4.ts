@@ -9,9 +9,12 @@
 // reads and writes nothing outside [src, src+srcLen) and [dst-dictLen, dst+dstCap),
 // whatever the input: every length, offset and position is checked before use.
 //
-// Hash tables live in static memory and are never cleared between calls: each call
-// numbers its window positions from a fresh epoch, so entries left by earlier calls
-// fall below the epoch and are ignored. Output depends only on (dictionary, data).
+// The fast compressor's main hash table lives in static memory and is not cleared
+// between calls: each call numbers its window positions from a fresh epoch, so entries
+// left by earlier calls fall below the epoch and are ignored. Inputs under 64 KiB
+// without dictionary (the store's segments) use a small 16-bit table instead, cleared
+// per call, which needs no epoch checks. The hash-chain tables are caller scratch,
+// cleared per call. Either way output depends only on (dictionary, data).
 
 // @ts-ignore: decorator
 @inline const minMatch: usize = 4;
