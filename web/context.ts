@@ -41,6 +41,16 @@ export function isLoopback(ip: string | undefined): boolean {
   return ip.startsWith("127.") || ip === "::1" || ip.startsWith("::ffff:127.");
 }
 
+/** The request came from this machine and was addressed to an IP literal or localhost.
+ *  The second half defeats DNS rebinding: a hostile page whose name was re-pointed at
+ *  127.0.0.1 sends its own host name, so it never gets the loopback exemptions. */
+export function isLocalRequest(c: Ctx): boolean {
+  if (!isLoopback(c.env?.clientIp)) return false;
+  // The request URL carries the Host header the browser sent (Bun builds it from that).
+  const name = new URL(c.req.url).hostname.toLowerCase();
+  return name === "localhost" || /^\d{1,3}(\.\d{1,3}){3}$/.test(name) || /^\[[0-9a-f:.]+\]$/.test(name);
+}
+
 export const clientOf = (c: Ctx): string => c.env?.clientIp ?? "unknown";
 export const isApi = (c: Ctx): boolean => c.req.path.startsWith("/api/");
 

@@ -72,14 +72,15 @@ export class StatusHistory {
 
   start(): void {
     if (this.timer) return;
-    this.sample();
-    this.timer = setInterval(() => {
+    const tick = () => {
       try {
         this.sample();
       } catch {
         // The control API may be mid-restart; the next tick samples again.
       }
-    }, this.sampleMs);
+    };
+    tick();
+    this.timer = setInterval(tick, this.sampleMs);
     (this.timer as { unref?: () => void }).unref?.();
   }
 

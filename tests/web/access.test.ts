@@ -96,6 +96,17 @@ describe("first boot from the network", () => {
     expect((await new Client(app, { clientIp: "10.20.30.42" }).req(`/first-boot?token=${token}`)).headers.get("location")).toBe("/login");
   });
 
+  test("a rebinding page (loopback client, foreign host name) gets no loopback exemption", async () => {
+    const dataDir = mkdtempSync(join(dir, "fb-"));
+    const app = freshApp(dataDir);
+    const rebound = new Client(app, local, "http://evil.example:8080");
+    expect((await rebound.req("/first-boot")).status).toBe(403);
+    expect((await rebound.req("/metrics")).status).toBe(401);
+    for (const base of ["http://localhost:8080", "http://127.0.0.1:8080", "http://[::1]:8080"]) {
+      expect((await new Client(app, local, base).req("/first-boot")).status).toBe(200);
+    }
+  });
+
   test("from loopback no token is needed; the pre-session CSRF cookie is", async () => {
     const dataDir = mkdtempSync(join(dir, "fb-"));
     const app = freshApp(dataDir);

@@ -9,7 +9,7 @@ import { asTandemError, TandemError } from "../../agent/errors.ts";
 import { adminUsername } from "../admin.ts";
 import { clientScript } from "../assets/client.ts";
 import { styleCss } from "../assets/style.ts";
-import { clientOf, html, isApi, isLoopback, passwordProblem, safeNext, type Ctx, type WebDeps, type WebEnv } from "../context.ts";
+import { clientOf, html, isApi, isLocalRequest, passwordProblem, safeNext, type Ctx, type WebDeps, type WebEnv } from "../context.ts";
 import { ErrorPage, FirstBootPage, FirstBootRefusedPage, LoginPage } from "../pages/auth.tsx";
 import { randomToken, sameSecret, type Session } from "../sessions.ts";
 
@@ -47,7 +47,7 @@ export function registerAccessRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
 
   // --- /metrics ---
   app.get("/metrics", (c) => {
-    if (!isLoopback(c.env?.clientIp) && !currentSession(c)) {
+    if (!isLocalRequest(c) && !currentSession(c)) {
       throw new TandemError("unauthorized", "/metrics needs a session unless scraped from loopback");
     }
     return c.body(control.metricsText(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
@@ -55,7 +55,7 @@ export function registerAccessRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
 
   // --- first boot ---
   const firstBootAllowed = (c: Ctx, token: unknown): boolean => {
-    if (isLoopback(c.env?.clientIp)) return true;
+    if (isLocalRequest(c)) return true;
     return typeof token === "string" && firstBoot.token !== null && sameSecret(token, firstBoot.token);
   };
   const refuseFirstBoot = (c: Ctx, token: unknown) => {
