@@ -81,6 +81,8 @@ export function encodeDelta(base: Uint8Array, target: Uint8Array, budgetBytes = 
       }
     }
     p++;
+    // Pending insert bytes alone already blow the budget: an unrelated base, give up.
+    if (p - insertStart + out.length > budgetBytes) return undefined;
   }
   flushInsert(target.length);
   if (out.length > budgetBytes) return undefined;
