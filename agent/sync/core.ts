@@ -457,9 +457,20 @@ export class SyncCore {
   // ---------------------------------------------------------------- live replication
 
   private onLocalCommit(entries: ChangeEntry[]): void {
-    for (const e of entries) if (e.origin === "local" || e.origin === "peer") this.index.add(e.label);
+    let allPeer = true;
+    for (const e of entries) {
+      this.index.add(e.label);
+      if (e.origin !== "peer") allPeer = false;
+    }
     const s = this.session;
-    if (s && s.peer && !s.closed) void this.pump(s);
+    if (!s || !s.peer || s.closed || entries.length === 0) return;
+    // What the peer just sent us is never sent back: skip it without reading the log.
+    if (allPeer && !s.pumping && s.inflight.length === 0 && s.sendSeq === entries[0]!.seq - 1) {
+      s.sendSeq = entries[entries.length - 1]!.seq;
+      if (s.sendSeq > s.ackedSeq) s.ackedSeq = s.sendSeq;
+      return;
+    }
+    void this.pump(s);
   }
 
   /** Sends change-log batches while the window and the link allow. */

@@ -51,7 +51,8 @@ export function decodeBody(body: Uint8Array): unknown {
 
 export type FrameEvent = { heartbeat: true } | { heartbeat: false; message: unknown };
 
-/** Reassembles frames from a TCP byte stream. */
+/** Reassembles frames from a TCP byte stream. Each body is copied exactly once (out of
+ *  the socket's chunks, which the socket may reuse), whatever the chunking. */
 export class FrameReader {
   private chunks: Uint8Array[] = [];
   private buffered = 0;
@@ -68,23 +69,21 @@ export class FrameReader {
   push(chunk: Uint8Array): FrameEvent[] {
     if (this.poisoned) throw this.poisoned;
     if (chunk.length > 0) {
-      // Copied: the socket may reuse its buffer, and decoded binary fields view this memory.
-      this.chunks.push(chunk.slice());
+      this.chunks.push(chunk);
       this.buffered += chunk.length;
     }
     const out: FrameEvent[] = [];
     try {
       for (;;) {
         if (this.buffered < frameHeaderBytes) break;
-        const header = this.peek(frameHeaderBytes);
-        const length = new DataView(header.buffer, header.byteOffset, 4).getUint32(0, false);
+        const length = this.readLength();
         if (length > this.bytesMax) {
           throw new TandemError("badFrame", `frame length ${length} exceeds frameBytesMax ${this.bytesMax}`);
         }
         if (this.buffered < frameHeaderBytes + length) break;
-        const whole = this.take(frameHeaderBytes + length);
+        this.skip(frameHeaderBytes);
         if (length === 0) out.push({ heartbeat: true });
-        else out.push({ heartbeat: false, message: decodeBody(whole.subarray(frameHeaderBytes)) });
+        else out.push({ heartbeat: false, message: decodeBody(this.takeCopy(length)) });
       }
     } catch (err) {
       this.poisoned = err instanceof TandemError ? err : new TandemError("badFrame", String(err));
@@ -92,34 +91,49 @@ export class FrameReader {
       this.buffered = 0;
       throw this.poisoned;
     }
+    // What stays buffered must survive the socket reusing its buffer.
+    const last = this.chunks[this.chunks.length - 1];
+    if (last && last.buffer === chunk.buffer) this.chunks[this.chunks.length - 1] = last.slice();
     return out;
   }
 
-  private peek(n: number): Uint8Array {
-    const first = this.chunks[0]!;
-    if (first.length >= n) return first.subarray(0, n);
-    this.coalesce();
-    return this.chunks[0]!.subarray(0, n);
+  private readLength(): number {
+    let length = 0;
+    let need = frameHeaderBytes;
+    for (const c of this.chunks) {
+      for (let i = 0; i < c.length && need > 0; i++, need--) length = length * 256 + c[i]!;
+      if (need === 0) break;
+    }
+    return length;
   }
 
-  private take(n: number): Uint8Array {
-    const first = this.chunks[0]!;
-    if (first.length < n) this.coalesce();
-    const head = this.chunks[0]!;
-    const out = head.subarray(0, n);
-    if (head.length === n) this.chunks.shift();
-    else this.chunks[0] = head.subarray(n);
+  private skip(n: number): void {
+    while (n > 0) {
+      const head = this.chunks[0]!;
+      if (head.length <= n) {
+        this.chunks.shift();
+        n -= head.length;
+        this.buffered -= head.length;
+      } else {
+        this.chunks[0] = head.subarray(n);
+        this.buffered -= n;
+        n = 0;
+      }
+    }
+  }
+
+  private takeCopy(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let o = 0;
+    while (o < n) {
+      const head = this.chunks[0]!;
+      const k = Math.min(head.length, n - o);
+      out.set(k === head.length ? head : head.subarray(0, k), o);
+      o += k;
+      if (k === head.length) this.chunks.shift();
+      else this.chunks[0] = head.subarray(k);
+    }
     this.buffered -= n;
     return out;
-  }
-
-  private coalesce(): void {
-    const all = new Uint8Array(this.buffered);
-    let offset = 0;
-    for (const c of this.chunks) {
-      all.set(c, offset);
-      offset += c.length;
-    }
-    this.chunks = [all];
   }
 }

@@ -34,7 +34,8 @@ export interface SyncNode {
 export async function startNode(spec: NodeSpec): Promise<SyncNode> {
   mkdirSync(spec.dir, { recursive: true });
   const args = [
-    process.execPath, harness, "--data", spec.dir, "--addr", spec.addr, "--role", spec.role, "--port", String(spec.port),
+    process.execPath, ...(process.env.SYNC_HARNESS_PROF ? ["--cpu-prof", "--cpu-prof-dir", join(process.env.SYNC_HARNESS_PROF, spec.name)] : []),
+    harness, "--data", spec.dir, "--addr", spec.addr, "--role", spec.role, "--port", String(spec.port),
     "--name", spec.name, ...(spec.peer ? ["--peer", spec.peer] : []), ...(spec.extra ?? []),
   ];
   const proc = Bun.spawn(args, { cwd: repoRoot, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
