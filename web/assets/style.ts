@@ -78,5 +78,10 @@ footer { text-align:center; color:var(--muted); font-size:12px; padding:16px; }
   table.responsive tr { display:block; border-bottom:1px solid var(--line); padding:4px 0; }
   table.responsive td { display:flex; justify-content:space-between; gap:12px; border:0; padding:3px 6px; text-align:right; }
   table.responsive td::before { content: attr(data-label); color:var(--muted); text-align:left; font-weight:400; text-transform:none; }
+  table.responsive.events tr { display:flex; flex-wrap:wrap; gap:0 8px; padding:6px 0; }
+  table.responsive.events td { display:block; padding:1px 6px; text-align:left; }
+  table.responsive.events td::before { content:none; }
+  table.responsive.events td:nth-child(-n+3) { color:var(--muted); font-size:13px; }
+  table.responsive.events td:last-child { flex-basis:100%; }
 }
 `;

@@ -99,7 +99,7 @@ export function AlarmsPage(props: { events: ApplianceEvent[] }) {
     <section class="card">
       <p class="muted">Newest first; new events appear as they happen.</p>
       <div class="table-wrap">
-        <table class="responsive" data-testid="events">
+        <table class="responsive events" data-testid="events">
           <thead><tr>{heads.map((h) => <th>{h}</th>)}</tr></thead>
           <tbody data-live-rows="events">
             {rows.length === 0 ? <tr class="empty-row"><td colspan={4} class="empty">No events yet.</td></tr> : null}
