@@ -4,10 +4,11 @@
 // Bun's native SHA-256, hash-wasm BLAKE3, lz4-wasm-nodejs and the native `lz4 -1`.
 // Prints progress lines, then ONE JSON object as the last line.
 //
-// Figures are MB per CPU-second (best of several passes): the machine is shared, and
-// wall-clock time counts the moments another process held the core, which made
-// same-run comparisons swing by 2x. Wall-clock figures are printed alongside; the
-// lz4 CLI is charged its own (child process) CPU time.
+// The machine is shared, so two things keep same-run comparisons honest: figures are
+// MB per CPU-second (wall-clock time also counts moments another process held the
+// core; wall-clock figures are printed alongside), and the workloads run round-robin,
+// one pass of each in turn, each figure the best of its passes, so a burst of load
+// from elsewhere hits ours and the peers alike. The lz4 CLI is charged its own CPU time.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,7 +18,7 @@ import { realCorpus } from "./corpus.ts";
 import { blake3, blake3Many, chunkAndHash, StreamChunker, StreamCutter } from "../../wasm/index.ts";
 
 const pieceBytes = 8 * 1024;
-/** Each figure is the best of this many passes (the first pass also warms the JIT). */
+/** Passes per workload (the first also warms the JIT); each figure is the best pass. */
 const passes = Number(process.env.TANDEM_BENCH_PASSES ?? 5);
 
 const corpus = realCorpus(Number(process.env.TANDEM_BENCH_BYTES ?? 64 * 1024 * 1024));
@@ -25,70 +26,55 @@ const pieces: Uint8Array[] = [];
 for (let at = 0; at < corpus.length; at += pieceBytes) pieces.push(corpus.subarray(at, Math.min(corpus.length, at + pieceBytes)));
 const totalBytes = corpus.length;
 
-function mbps(bytes: number, ms: number): number {
-  return Math.round((bytes / 1e6 / (ms / 1000)) * 10) / 10;
-}
-
+const mbps = (bytes: number, ms: number) => Math.round((bytes / 1e6 / (ms / 1000)) * 10) / 10;
 const cpuMs = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
 
-/**
- * Best throughput over `passes` runs of `body` (which processes `bytes` bytes). A body
- * that returns a number reports its own CPU milliseconds (a child process).
- */
-function measure(name: string, bytes: number, body: () => void | number): number {
-  let bestCpuMs = Infinity;
-  let bestWallMs = Infinity;
-  for (let i = 0; i < passes; i++) {
-    const wall = performance.now();
-    const cpu = cpuMs();
-    const own = body();
-    bestCpuMs = Math.min(bestCpuMs, typeof own === "number" ? own : cpuMs() - cpu);
-    bestWallMs = Math.min(bestWallMs, performance.now() - wall);
-  }
-  const figure = mbps(bytes, bestCpuMs);
-  console.log(`${name}: ${figure} MB/s per CPU-second (${mbps(bytes, bestWallMs)} MB/s wall clock)`);
-  return figure;
+/** A workload over the whole corpus; a body that returns a number reports its own CPU ms (a child process). */
+interface Workload { key: string; name: string; body: () => void | number; bestCpuMs: number; bestWallMs: number }
+const workloads: Workload[] = [];
+/** TANDEM_BENCH_ONLY=key,key... runs a subset (for profiling); figures not run are null. */
+const only = process.env.TANDEM_BENCH_ONLY?.split(",");
+function workload(key: string, name: string, body: () => void | number): void {
+  if (only && !only.includes(key)) return;
+  workloads.push({ key, name, body, bestCpuMs: Infinity, bestWallMs: Infinity });
 }
 
 let sink = 0; // keeps results alive so nothing is optimized away
 
-const fastcdc = measure("fastcdc (streamed 8 KiB pieces, cut only)", totalBytes, () => {
+workload("fastcdc", "fastcdc (streamed 8 KiB pieces, cut only)", () => {
   const cutter = new StreamCutter();
-  let n = 0;
-  for (const piece of pieces) n += cutter.push(piece).length;
-  n += cutter.finish().length;
-  sink += n;
+  for (const piece of pieces) sink += cutter.push(piece).length;
+  sink += cutter.finish().length;
 });
 
-const blake3PerPiece = measure("blake3 (one call per 8 KiB piece)", totalBytes, () => {
+workload("blake3", "blake3 (one call per 8 KiB piece)", () => {
   for (const piece of pieces) sink += blake3(piece)[0]!;
 });
 
+const batchPieces = 1024;
 const lengths = pieces.map((p) => p.length);
-const blake3Batch = measure("blake3Many (8 KiB pieces, batches of 8 MiB)", totalBytes, () => {
-  const batch = 1024;
-  for (let i = 0; i < pieces.length; i += batch) {
+workload("blake3Many", "blake3Many (8 KiB pieces, 8 MiB per call)", () => {
+  for (let i = 0; i < pieces.length; i += batchPieces) {
+    const lens = lengths.slice(i, i + batchPieces);
     const start = i * pieceBytes;
-    const lens = lengths.slice(i, i + batch);
-    const end = start + lens.reduce((a, b) => a + b, 0);
-    sink += blake3Many(corpus.subarray(start, end), lens)[0]!;
+    sink += blake3Many(corpus.subarray(start, start + lens.reduce((a, b) => a + b, 0)), lens)[0]!;
   }
 });
 
-const chunkHash = measure("chunk+hash (StreamChunker, 8 KiB pieces, segment copies)", totalBytes, () => {
+workload("chunkHash", "chunk+hash (StreamChunker, 8 KiB pieces, segments copied out)", () => {
   const chunker = new StreamChunker();
   for (const piece of pieces) sink += chunker.push(piece).length;
   sink += chunker.finish().length;
 });
 
-const chunkHashWhole = measure("chunk+hash (chunkAndHash, whole buffer)", totalBytes, () => {
+workload("chunkHashWhole", "chunk+hash (chunkAndHash, whole buffer)", () => {
   sink += chunkAndHash(corpus).lengths.length;
 });
 
-const sha256 = measure("peer sha256 native (Bun.CryptoHasher per piece)", totalBytes, () => {
+workload("sha256", "peer sha256 native (Bun.CryptoHasher, per piece)", () => {
   for (const piece of pieces) {
     const h = new Bun.CryptoHasher("sha256");
     h.update(piece);
@@ -97,7 +83,7 @@ const sha256 = measure("peer sha256 native (Bun.CryptoHasher per piece)", totalB
 });
 
 const hashwasmHasher = await createBLAKE3();
-const blake3HashWasm = measure("peer hash-wasm blake3 (per piece)", totalBytes, () => {
+workload("hashwasm", "peer hash-wasm blake3 (per piece)", () => {
   for (const piece of pieces) {
     hashwasmHasher.init();
     hashwasmHasher.update(piece);
@@ -114,72 +100,92 @@ try {
   console.log(`wasm/lz4.ts not available: ${(err as Error).message}`);
 }
 
-function lz4Figures(name: string, compress: (p: Uint8Array) => Uint8Array, decompress: (c: Uint8Array, raw: number) => Uint8Array) {
-  let compressed: Uint8Array[] = [];
-  const compressMbps = measure(`${name} compress (per 8 KiB piece)`, totalBytes, () => {
-    compressed = pieces.map((p) => compress(p));
+/** Registers compress and decompress workloads; returns the ratio (computed once, untimed). */
+function lz4Workloads(key: string, name: string, compress: (p: Uint8Array) => Uint8Array, decompress: (c: Uint8Array, raw: number) => Uint8Array): number {
+  const compressed = pieces.map((p) => compress(p));
+  compressed.forEach((c, i) => {
+    const raw = decompress(c, pieces[i]!.length);
+    if (Buffer.compare(raw, pieces[i]!) !== 0) throw new Error(`${name}: piece ${i} does not round-trip`);
   });
-  const compressedBytes = compressed.reduce((n, c) => n + c.length, 0);
-  const decompressMbps = measure(`${name} decompress (per 8 KiB piece)`, totalBytes, () => {
-    for (let i = 0; i < compressed.length; i++) {
-      const raw = decompress(compressed[i]!, pieces[i]!.length);
-      if (raw.length !== pieces[i]!.length) throw new Error(`${name}: piece ${i} decompressed to ${raw.length} bytes`);
-      sink += raw[0]!;
-    }
+  workload(`${key}Compress`, `${name} compress (per 8 KiB piece)`, () => {
+    for (const piece of pieces) sink += compress(piece).length;
   });
-  const ratio = Math.round((totalBytes / compressedBytes) * 1000) / 1000;
+  workload(`${key}Decompress`, `${name} decompress (per 8 KiB piece)`, () => {
+    for (let i = 0; i < compressed.length; i++) sink += decompress(compressed[i]!, pieces[i]!.length).length;
+  });
+  const ratio = Math.round((totalBytes / compressed.reduce((n, c) => n + c.length, 0)) * 1000) / 1000;
   console.log(`${name} ratio: ${ratio}`);
-  return { compressMbps, decompressMbps, ratio };
+  return ratio;
 }
 
-const oursLz4 = ours ? lz4Figures("lz4 ours", (p) => ours!.lz4CompressBlock(p), (c, raw) => ours!.lz4DecompressBlock(c, raw)) : null;
-const peerLz4 = lz4Figures("peer lz4-wasm-nodejs", (p) => lz4wasm.compress(p), (c) => lz4wasm.decompress(c));
+const oursLz4Ratio = ours ? lz4Workloads("lz4", "lz4 ours", (p) => ours!.lz4CompressBlock(p), (c, raw) => ours!.lz4DecompressBlock(c, raw)) : null;
+const peerLz4Ratio = lz4Workloads("lz4wasm", "peer lz4-wasm-nodejs", (p) => lz4wasm.compress(p), (c) => lz4wasm.decompress(c));
 
-// Native lz4 -1 over the whole corpus file (its own framing and 4 MiB blocks).
-let lz4Cli: number | null = null;
+// Native lz4 -1 over the whole corpus file (its own framing and blocks).
 const dir = mkdtempSync(join(tmpdir(), "tandem-bench-"));
-try {
-  const file = join(dir, "corpus.bin");
-  writeFileSync(file, corpus);
-  lz4Cli = measure("peer lz4 -1 CLI (whole file)", totalBytes, () => {
-    const proc = Bun.spawnSync(["lz4", "-1", "-q", "-c", file], { stdout: "pipe", stderr: "pipe" });
+const corpusFile = join(dir, "corpus.bin");
+writeFileSync(corpusFile, corpus);
+let lz4CliAvailable = Bun.which("lz4") !== null;
+if (lz4CliAvailable) {
+  workload("lz4Cli", "peer lz4 -1 CLI (whole file)", () => {
+    const proc = Bun.spawnSync(["lz4", "-1", "-q", "-c", corpusFile], { stdout: "pipe", stderr: "pipe" });
     if (proc.exitCode !== 0) throw new Error(`lz4 -1 failed: ${proc.stderr.toString()}`);
     sink += proc.stdout.length;
     return Number(proc.resourceUsage.cpuTime.total) / 1000;
   });
-} catch (err) {
-  console.log(`lz4 CLI not measured: ${(err as Error).message}`);
+} else {
+  console.log("lz4 CLI not found: lz4_cli_compress_mbps is null");
+}
+
+try {
+  for (let pass = 0; pass < passes; pass++) {
+    for (const w of workloads) {
+      const wall = performance.now();
+      const cpu = cpuMs();
+      const own = w.body();
+      w.bestCpuMs = Math.min(w.bestCpuMs, typeof own === "number" ? own : cpuMs() - cpu);
+      w.bestWallMs = Math.min(w.bestWallMs, performance.now() - wall);
+    }
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? Math.round((a / b) * 1000) / 1000 : null);
+const figure: Record<string, number | null> = {};
+for (const w of workloads) {
+  figure[w.key] = mbps(totalBytes, w.bestCpuMs);
+  console.log(`${w.name}: ${figure[w.key]} MB/s per CPU-second (${mbps(totalBytes, w.bestWallMs)} MB/s wall clock)`);
+}
+const f = (key: string) => figure[key] ?? null;
+const ratio = (a: number | null, b: number | null) => (a && b ? Math.round((a / b) * 1000) / 1000 : null);
 const result = {
   corpus_bytes: totalBytes,
   piece_bytes: pieceBytes,
-  fastcdc_mbps: fastcdc,
-  blake3_mbps: blake3PerPiece,
-  blake3_batch_mbps: blake3Batch,
-  chunk_hash_mbps: chunkHash,
-  chunk_hash_whole_mbps: chunkHashWhole,
-  lz4_compress_mbps: oursLz4?.compressMbps ?? null,
-  lz4_decompress_mbps: oursLz4?.decompressMbps ?? null,
-  lz4_ratio: oursLz4?.ratio ?? null,
+  passes,
+  fastcdc_mbps: f("fastcdc"),
+  blake3_mbps: f("blake3"),
+  blake3_batch_mbps: f("blake3Many"),
+  chunk_hash_mbps: f("chunkHash"),
+  chunk_hash_whole_mbps: f("chunkHashWhole"),
+  lz4_compress_mbps: f("lz4Compress"),
+  lz4_decompress_mbps: f("lz4Decompress"),
+  lz4_ratio: oursLz4Ratio,
   peers: {
-    sha256_native_mbps: sha256,
-    blake3_hashwasm_mbps: blake3HashWasm,
-    lz4wasm_compress_mbps: peerLz4.compressMbps,
-    lz4wasm_decompress_mbps: peerLz4.decompressMbps,
-    lz4wasm_ratio: peerLz4.ratio,
-    lz4_cli_compress_mbps: lz4Cli,
+    sha256_native_mbps: f("sha256"),
+    blake3_hashwasm_mbps: f("hashwasm"),
+    lz4wasm_compress_mbps: f("lz4wasmCompress"),
+    lz4wasm_decompress_mbps: f("lz4wasmDecompress"),
+    lz4wasm_ratio: peerLz4Ratio,
+    lz4_cli_compress_mbps: f("lz4Cli"),
   },
   ratios: {
-    blake3_to_sha256_native: ratio(blake3PerPiece, sha256),
-    blake3_to_hashwasm: ratio(blake3PerPiece, blake3HashWasm),
-    chunk_hash_to_sha256_native: ratio(chunkHash, sha256),
-    lz4_compress_to_lz4_cli: ratio(oursLz4?.compressMbps, lz4Cli),
-    lz4_compress_to_lz4wasm: ratio(oursLz4?.compressMbps, peerLz4.compressMbps),
-    lz4_decompress_to_lz4wasm: ratio(oursLz4?.decompressMbps, peerLz4.decompressMbps),
+    blake3_to_sha256_native: ratio(f("blake3"), f("sha256")),
+    blake3_to_hashwasm: ratio(f("blake3"), f("hashwasm")),
+    chunk_hash_to_sha256_native: ratio(f("chunkHash"), f("sha256")),
+    lz4_compress_to_lz4_cli: ratio(f("lz4Compress"), f("lz4Cli")),
+    lz4_compress_to_lz4wasm: ratio(f("lz4Compress"), f("lz4wasmCompress")),
+    lz4_decompress_to_lz4wasm: ratio(f("lz4Decompress"), f("lz4wasmDecompress")),
+    lz4_ratio_to_lz4wasm: ratio(oursLz4Ratio, peerLz4Ratio),
   },
   sink_check: sink > 0,
 };

@@ -238,7 +238,9 @@ function hashInput(inPtr: usize, len: usize, keyPtr: usize, baseFlags: u32, outP
 // JSC lowers every v128 shift to four instructions (it does not fold the constant count),
 // a multiply to one: the left halves of rot12/rot7 are multiplies by 2^20 and 2^25.
 @inline function rot12(x: v128): v128 { return v128.or(i32x4.shr_u(x, 12), i32x4.mul(x, i32x4.splat(1 << 20))); }
-@inline function rot7(x: v128): v128 { return v128.or(i32x4.shr_u(x, 7), i32x4.mul(x, i32x4.splat(1 << 25))); }
+// rotr 7 = rotr 8 after rotl 1, and rotl 1 = x + x, plus 1 where the top bit was set
+// (i32x4.lt_s gives -1 there): no shift at all.
+@inline function rot7(x: v128): v128 { return rot8(i32x4.sub(i32x4.add(x, x), i32x4.lt_s(x, i32x4.splat(0)))); }
 
 /** Chunk pointers, counters and output pointers of one 4-lane call. */
 const lanePtrs: usize = memory.data(16, 16);
