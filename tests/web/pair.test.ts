@@ -116,6 +116,13 @@ test.skipIf(!syncInstalled)("a master/backup pair set up through both UIs reache
   await waitFor("the master in sync", async () => (await masterPage.locator("[data-testid=sync-state]").textContent())?.trim() === "in sync", 30_000);
   await screenshot(masterPage, "pair-master-in-sync-1280");
 
+  // "Check now" on the master runs a consistency check against the backup and reports it.
+  await masterPage.goto(master.url + "/sync");
+  await Promise.all([masterPage.waitForNavigation(), masterPage.click('button:text("Check now")')]);
+  expect(await masterPage.locator("[data-flash=ok]").textContent()).toContain("Check:");
+  expect(await masterPage.locator("[data-testid=last-check]").textContent()).not.toContain("never");
+  await screenshot(masterPage, "pair-master-checked-1280");
+
   // The backup adopted the master's store and holds every segment.
   const backupStore = await segments(backupPage, backup.url);
   expect(backupStore.identity.storeId).toBe(masterStore.identity.storeId);

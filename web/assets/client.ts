@@ -102,7 +102,7 @@ export function clientMain(): void {
       for (const ev of events) {
         if ((ev.id as number) <= lastEventId) continue;
         const row = list.insertRow(0);
-        row.className = "sev-" + String(ev.severity);
+        row.className = "sev-" + String(ev.severity) + (ev.alarm ? " alarm" : "");
         row.dataset.eventId = String(ev.id);
         cell(row, fmt(ev.timeMs, "time"));
         cell(row, String(ev.severity));

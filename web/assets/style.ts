@@ -49,6 +49,7 @@ th { color:var(--muted); font-weight:600; white-space:nowrap; }
 td.num { text-align:right; font-variant-numeric: tabular-nums; white-space:nowrap; }
 td.empty { color:var(--muted); text-align:center; }
 tr.sev-error td { color:var(--bad); } tr.sev-warning td { color:var(--warn); }
+tr.alarm td:last-child { font-weight:600; }
 form.stack { display:grid; gap:10px; max-width:520px; }
 form.stack label { display:grid; gap:3px; font-weight:550; }
 form.stack label.check { display:flex; gap:8px; align-items:center; }

@@ -104,7 +104,7 @@ export function AlarmsPage(props: { events: ApplianceEvent[] }) {
           <tbody data-live-rows="events">
             {rows.length === 0 ? <tr class="empty-row"><td colspan={4} class="empty">No events yet.</td></tr> : null}
             {rows.map((e) => (
-              <tr class={`sev-${e.severity}`} data-event-id={String(e.id)}>
+              <tr class={`sev-${e.severity}${e.alarm ? " alarm" : ""}`} data-event-id={String(e.id)}>
                 <td data-label={heads[0]}>{fmtValue(e.timeMs, "time")}</td>
                 <td data-label={heads[1]}>{e.severity}</td>
                 <td data-label={heads[2]}>{e.subsystem}</td>

@@ -53,7 +53,10 @@ export function SyncPage(props: { s: StatusView; csrf: string; values: SyncFormV
         <SyncProgress percent={s.derived.syncPercent} />
         <h2 class="mt">Consistency check</h2>
         <dl class="kv">
-          <dt>Last check</dt><dd data-testid="last-check">{last ? `${new Date(last.timeMs).toISOString().replace("T", " ").slice(0, 19)} UTC: ${last.message}` : "never"}</dd>
+          <dt>Last check</dt>
+          <dd data-testid="last-check">
+            <Live path="sync.lastCheck.timeMs" fmt="time" value={last?.timeMs ?? null} /> <Live path="sync.lastCheck.message" fmt="" value={last?.message ?? "never"} />
+          </dd>
         </dl>
         <form method="post" action="/sync/check">
           <Csrf token={props.csrf} />
