@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { createBLAKE3 } from "hash-wasm";
 import { blake3, blake3DeriveKey, blake3Keyed, blake3Many } from "../../wasm/index.ts";
 import { TandemError } from "../../agent/errors.ts";
+import { arena, kernels } from "../../wasm/loader.ts";
 
 // The shared reference vectors live next to the checkout (../shared/vectors).
 const vectorsDir = process.env.TANDEM_VECTORS_DIR ?? join(import.meta.dir, "..", "..", "..", "shared", "vectors");
@@ -68,6 +69,25 @@ describe("BLAKE3 batch and large inputs", () => {
       expect(hex(many.subarray(32 * i, 32 * i + 32))).toBe(peer.digest("hex"));
       offset += len;
     });
+  });
+
+  test("the SIMD batch path equals the scalar reference path on random lengths", () => {
+    let x = 12345;
+    const lengths: number[] = [];
+    for (let i = 0; i < 400; i++) {
+      x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+      lengths.push(x % 3 === 0 ? (x % 20) * 1024 : x % 20000);
+    }
+    const data = xorshiftBytes(lengths.reduce((a, b) => a + b, 0), 5);
+    arena.reset();
+    const inPtr = arena.put(data);
+    const lensPtr = arena.reserve(lengths.length * 4);
+    new Uint32Array(arena.bytes().buffer, lensPtr, lengths.length).set(lengths);
+    const simdPtr = arena.reserve(lengths.length * 32);
+    const scalarPtr = arena.reserve(lengths.length * 32);
+    kernels.blake3Many(inPtr, lensPtr, lengths.length, simdPtr);
+    kernels.blake3ManyScalar(inPtr, lensPtr, lengths.length, scalarPtr);
+    expect(hex(arena.copyOut(simdPtr, lengths.length * 32))).toBe(hex(arena.copyOut(scalarPtr, lengths.length * 32)));
   });
 
   test("multi-megabyte input agrees with hash-wasm", async () => {

@@ -1,11 +1,11 @@
 // BLAKE3 in AssemblyScript: hash, keyed hash and derive-key, with extended output,
 // over whole buffers that the loader placed in the arena. The chunk tree is built
 // left to right with a stack of chaining values (the spec's "lazy merge"), kept in
-// static scratch so that a call allocates nothing. Full chunks that are not the last
-// chunk of an input go through a 4-lane v128 compressor (four chunks side by side,
-// state transposed: lane i of every vector belongs to chunk i), also across input
-// boundaries in batch calls; the last chunk, parents and root output use the scalar
-// compressor. Rounds are loops that permute the message words in place: Bun's JSC
+// static scratch so that a call allocates nothing. Every full chunk that cannot be
+// the root goes through a 4-lane v128 compressor (four chunks side by side, state
+// transposed: lane i of every vector belongs to chunk i), also across input
+// boundaries in batch calls; a partial last chunk, parents and the root output use
+// the scalar compressor. Rounds are loops that permute the message words in place: Bun's JSC
 // ran the fully unrolled forms (scalar and SIMD) markedly slower than these small
 // functions, while V8 prefers unrolled; we tune for the runtime we ship on.
 
@@ -14,9 +14,8 @@ const CHUNK_START: u32 = 1;
 const CHUNK_END: u32 = 2;
 const PARENT: u32 = 4;
 const ROOT: u32 = 8;
-const BLAKE3_KEYED_HASH: u32 = 16;
-const BLAKE3_DERIVE_KEY_CONTEXT: u32 = 32;
-const BLAKE3_DERIVE_KEY_MATERIAL: u32 = 64;
+// KEYED_HASH (16), DERIVE_KEY_CONTEXT (32) and DERIVE_KEY_MATERIAL (64) come from the
+// loader as `flags`.
 
 const CHUNK_BYTES: usize = 1024;
 const BLOCK_BYTES: usize = 64;
