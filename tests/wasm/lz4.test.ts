@@ -2,7 +2,7 @@
 // dictionaries, xxHash32, hand-made malicious blocks, frame options and corruption,
 // and interop with the real `lz4` command and lz4_flex (lz4-wasm-nodejs) through
 // real processes and real bytes.
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -454,5 +454,5 @@ describe("interop with the real lz4 command through processes", () => {
     for (const rss of peakRss.values()) expect(rss).toBeLessThan(rssBytesMax);
   }, 120_000);
 
-  test("cleanup", () => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 });
