@@ -8,7 +8,7 @@
 // at most half its size, else as DEF; short flushed tails go as literals. Known data is
 // recognized by comparing bytes with the expected successor (or a segment found by its
 // first 32 bytes) instead of cutting and hashing it. Op bodies (msgpack, wire.ts) pass
-// through one zstd stream per channel (level 3, 8 MiB window, flushed per frame).
+// through one zstd stream per channel (level 3, 2 MiB window, flushed per frame).
 // Decoder: verifies every DEF/REP/delta result against its label, fetches what it lacks
 // in one REQ per frame (run labels stand for their label lists), replays the successor
 // links exactly as the encoder learned them, and writes what it learned behind.
