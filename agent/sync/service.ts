@@ -242,13 +242,23 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
       .finally(() => pending--);
   }
 
+  let listenRetry: Timer | null = null;
+  let listenFailLogged = false;
   function listen(): void {
+    if (listenRetry) clearTimeout(listenRetry);
+    listenRetry = null;
     listener?.stop();
     listener = null;
+    if (!running || !cfg.enabled) return;
     try {
       listener = listenTcp(bindAddr, cfg.port, accept, { label: "sync", heartbeatMs: syncHeartbeatMs, idleMs: syncPeerDownMs });
+      if (listenFailLogged) log("notice", `data store sync listening on ${bindAddr}:${cfg.port}`);
+      listenFailLogged = false;
     } catch (err) {
-      log("error", `data store sync cannot listen on ${bindAddr}:${cfg.port}: ${(err as Error).message}`);
+      // The address may come up later, or the port be freed: keep trying at the reconnect pace.
+      if (!listenFailLogged) log("error", `data store sync cannot listen on ${bindAddr}:${cfg.port}: ${(err as Error).message}; retrying`);
+      listenFailLogged = true;
+      listenRetry = setTimeout(listen, Math.max(1, cfg.reconnectS) * 1000);
     }
   }
 
@@ -300,6 +310,8 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
     if (checkTimer) clearInterval(checkTimer);
     dialTimer = null;
     checkTimer = null;
+    if (listenRetry) clearTimeout(listenRetry);
+    listenRetry = null;
     listener?.stop();
     listener = null;
     const conn = live?.conn;

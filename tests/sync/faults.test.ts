@@ -34,12 +34,22 @@ async function kill(n: SyncNode, signal: NodeJS.Signals = "SIGKILL"): Promise<vo
 
 /** Waits until both are in sync with nothing in flight, runs a check, compares digests and verifies. */
 async function converged(a: SyncNode, b: SyncNode, timeoutMs = 60_000): Promise<void> {
+  let last: unknown[] = [];
+  try {
+    await waitUntil(async () => {
+      const [sa, sb] = [await a.status(), await b.status()];
+      last = [sa, sb];
+      return sa.state === "in-sync" && sb.state === "in-sync" && sa.lagSegments === 0 && sb.lagSegments === 0;
+    }, timeoutMs, "in-sync with no lag");
+  } catch (err) {
+    console.error(JSON.stringify(last), "\n", a.log().slice(-3000), "\n", b.log().slice(-3000));
+    throw err;
+  }
+  // At capacity a check can itself cause evictions; repeat until one finds nothing to do.
   await waitUntil(async () => {
-    const [sa, sb] = [await a.status(), await b.status()];
-    return sa.state === "in-sync" && sb.state === "in-sync" && sa.lagSegments === 0 && sb.lagSegments === 0;
-  }, timeoutMs, "in-sync with no lag");
-  await a.cmd({ cmd: "check" });
-  await waitUntil(async () => (await a.cmd({ cmd: "count" })).count === (await b.cmd({ cmd: "count" })).count, 20_000, "equal counts");
+    const c = (await a.cmd({ cmd: "check" })).check;
+    return c.inSync && (await a.cmd({ cmd: "count" })).count === (await b.cmd({ cmd: "count" })).count;
+  }, 30_000, "a check that finds the stores equal", 500);
   const [da, db] = [await digest(a.spec.dir), await digest(b.spec.dir)];
   expect(db).toBe(da);
   for (const n of [a, b]) {
