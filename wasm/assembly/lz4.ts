@@ -536,7 +536,20 @@ export function lz4DecompressSafe(src: usize, srcLen: usize, dst: usize, dstCap:
 
     let match = op - offset;
     const end = op + matchLen;
-    if (offset >= 16 && end + 16 <= oend) {
+    if (offset >= 16 && end + 32 <= oend) {
+      // Most matches are under 32 bytes: two fixed copies, a loop only for the rest.
+      v128.store(op, v128.load(match));
+      v128.store(op, v128.load(match, 16), 16);
+      if (matchLen > 32) {
+        op += 32;
+        match += 32;
+        do {
+          v128.store(op, v128.load(match));
+          op += 16;
+          match += 16;
+        } while (op < end);
+      }
+    } else if (offset >= 16 && end + 16 <= oend) {
       do {
         v128.store(op, v128.load(match));
         op += 16;
