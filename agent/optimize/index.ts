@@ -23,8 +23,13 @@ import { OptimizerStatistics, type Tracked } from "./stats.ts";
 export const channelConnectTimeoutMs = 3000;
 /** A target that failed is skipped for this long. */
 export const targetDownMs = 10_000;
-/** Bound on the `open` message after the handshake. */
-export const openTimeoutMs = 5000;
+/** Idle, already handshaken channels kept ready per target appliance: a new connection
+ *  then starts without the TCP and handshake round trips (two WAN RTTs). */
+export const pooledChannelsPerTarget = 2;
+/** A pooled channel older than this is closed rather than used. */
+export const pooledChannelAgeMaxMs = 30_000;
+/** Bound on the `open` message after the handshake (longer than a pooled channel may idle). */
+export const openTimeoutMs = 45_000;
 /** Inner channels accepted at once; more are closed at once. */
 export const channelsMax = 1024;
 /** Messages a server-side channel buffers while it connects to the destination. */
@@ -49,6 +54,8 @@ class OptimizationServiceImpl implements OptimizationService {
   private readonly downUntil = new Map<string, number>();
   private channels = 0;
   private running = false;
+  private readonly pool = new Map<string, { conn: Connection; openedMs: number }[]>();
+  private readonly refilling = new Set<string>();
 
   constructor(private readonly ctx: ApplianceContext) {
     this.statistics = new OptimizerStatistics(ctx.metrics);
@@ -78,6 +85,8 @@ class OptimizationServiceImpl implements OptimizationService {
     this.serviceKey = "";
     for (const r of this.rules.values()) r.listener.stop(true);
     this.rules.clear();
+    for (const idle of this.pool.values()) for (const p of idle) p.conn.close("optimization service stopped");
+    this.pool.clear();
     for (const t of this.statistics.liveConnections()) {
       if (t.session) t.session.abort("optimization service stopped", false);
       else {
@@ -135,6 +144,17 @@ class OptimizationServiceImpl implements OptimizationService {
         notes.push(`rule port ${key} unavailable: ${asTandemError(err).message}`);
       }
     }
+    const targets = new Set<string>();
+    for (const r of config.inPathRules) {
+      targets.add(`${r.targetAddr}:${r.targetPort}`);
+      if (r.backupAddr) targets.add(`${r.backupAddr}:${r.backupPort ?? r.targetPort}`);
+    }
+    for (const [target, idle] of this.pool) {
+      if (targets.has(target)) continue;
+      for (const p of idle) p.conn.close("no rule uses this target any more");
+      this.pool.delete(target);
+    }
+    for (const r of config.inPathRules) this.refillPool(r.targetAddr, r.targetPort);
     return { notes };
   }
 
@@ -161,9 +181,10 @@ class OptimizationServiceImpl implements OptimizationService {
       const target = `${addr}:${port}`;
       if ((this.downUntil.get(target) ?? 0) > Date.now()) continue;
       try {
-        conn = await this.openChannel(addr, port);
+        conn = this.takePooled(target) ?? (await this.openChannel(addr, port));
         this.downUntil.delete(target);
         t.peer = target;
+        this.refillPool(addr, port);
         break;
       } catch (err) {
         this.markDown(target, asTandemError(err).message);
@@ -185,6 +206,55 @@ class OptimizationServiceImpl implements OptimizationService {
     const wasDown = (this.downUntil.get(target) ?? 0) > Date.now();
     this.downUntil.set(target, Date.now() + targetDownMs);
     if (!wasDown) this.log("warning", `target appliance ${target} unreachable (${reason}); skipped for ${targetDownMs / 1000} s`, "target_unreachable");
+  }
+
+  /** An idle pooled channel to `target` that is still open and young enough. */
+  private takePooled(target: string): Connection | null {
+    const idle = this.pool.get(target);
+    while (idle && idle.length > 0) {
+      const p = idle.shift()!;
+      if (!p.conn.closed && Date.now() - p.openedMs < pooledChannelAgeMaxMs) return p.conn;
+      p.conn.close("pooled channel too old");
+    }
+    return null;
+  }
+
+  /** Tops the pool of `addr:port` up to pooledChannelsPerTarget, in the background. */
+  private refillPool(addr: string, port: number): void {
+    const target = `${addr}:${port}`;
+    if (!this.running || this.refilling.has(target) || (this.downUntil.get(target) ?? 0) > Date.now()) return;
+    this.refilling.add(target);
+    void (async () => {
+      try {
+        for (;;) {
+          const idle: { conn: Connection; openedMs: number }[] = [];
+          for (const p of this.pool.get(target) ?? []) {
+            if (!p.conn.closed && Date.now() - p.openedMs < pooledChannelAgeMaxMs) idle.push(p);
+            else p.conn.close("pooled channel too old");
+          }
+          this.pool.set(target, idle);
+          if (idle.length >= pooledChannelsPerTarget || !this.running) return;
+          const conn = await this.openChannel(addr, port);
+          if (!this.running) {
+            conn.close("optimization service stopped");
+            return;
+          }
+          const entry = { conn, openedMs: Date.now() };
+          idle.push(entry);
+          conn.onClose(() => {
+            const list = this.pool.get(target);
+            const i = list?.indexOf(entry) ?? -1;
+            if (i >= 0) list!.splice(i, 1);
+          });
+          // Replace it before it ages out, as long as a rule still uses the target.
+          setTimeout(() => this.pool.has(target) && this.refillPool(addr, port), pooledChannelAgeMaxMs + 100).unref?.();
+        }
+      } catch {
+        // Not marked down here: a real connection attempt decides that (and logs it).
+      } finally {
+        this.refilling.delete(target);
+      }
+    })();
   }
 
   private async openChannel(addr: string, port: number): Promise<Connection> {
