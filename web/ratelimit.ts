@@ -29,7 +29,13 @@ export class LoginLimiter {
     return until > t ? Math.ceil((until - t) / 1000) : 0;
   }
 
-  fail(client: string): void {
+  /** Counts an attempt as failed before the password is checked, so parallel guesses
+   *  cannot all pass the bound while the (slow) hash runs; `succeed` takes it back. */
+  attempt(client: string): number {
+    return this.fail(client);
+  }
+
+  fail(client: string): number {
     const t = this.now();
     const mine = this.recent(this.byClient.get(client) ?? [], t);
     mine.push(t);
@@ -38,9 +44,15 @@ export class LoginLimiter {
     while (this.byClient.size > this.limits.limiterClientsMax) this.byClient.delete(this.byClient.keys().next().value as string);
     this.global.push(t);
     if (this.global.length > this.limits.loginFailuresGlobalMax) this.global = this.global.slice(-this.limits.loginFailuresGlobalMax);
+    return t;
   }
 
-  succeed(client: string): void {
+  /** The client proved the password: its failures are forgotten, and the attempt made at
+   *  `attemptMs` (if any) no longer counts against the global bound. */
+  succeed(client: string, attemptMs?: number): void {
     this.byClient.delete(client);
+    if (attemptMs === undefined) return;
+    const at = this.global.lastIndexOf(attemptMs);
+    if (at >= 0) this.global.splice(at, 1);
   }
 }

@@ -189,6 +189,14 @@ describe("with a password", () => {
     expect(appliance.events.recent(1000).some((e) => e.alarm === "login_rate_limited")).toBe(true);
   });
 
+  test("parallel guesses cannot slip past the bound while the hash runs", async () => {
+    const env = { clientIp: "10.1.1.6" };
+    const results = await Promise.all(Array.from({ length: 8 }, () => loginAs(env, "wrong")));
+    const statuses = results.map((r) => r.res.status).sort();
+    expect(statuses.filter((s) => s === 401).length).toBe(3);
+    expect(statuses.filter((s) => s === 429).length).toBe(5);
+  });
+
   test("request bodies over the bound are refused before they are parsed", async () => {
     const { c } = await loginAs({ clientIp: "10.1.1.5" });
     const page = await (await c.req("/")).text();

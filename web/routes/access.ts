@@ -44,7 +44,6 @@ export function registerAccessRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
     }
   };
 
-
   // --- /metrics ---
   app.get("/metrics", (c) => {
     if (!isLocalRequest(c) && !currentSession(c)) {
@@ -133,13 +132,13 @@ export function registerAccessRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
       return page(asTandemError(err).message, 403);
     }
     const password = typeof body.password === "string" ? body.password.slice(0, limits.passwordCharsMax * 4) : "";
+    const attemptMs = limiter.attempt(who);
     if (!(await admin.verify(username, password))) {
-      limiter.fail(who);
       const limited = limiter.retryAfterS(who) > 0;
       log("warning", `failed admin login from ${who}${limited ? "; further attempts refused for a while" : ""}`, limited ? "login_rate_limited" : undefined);
       return page("Wrong user name or password", 401);
     }
-    limiter.succeed(who);
+    limiter.succeed(who, attemptMs);
     const session = sessions.create(username);
     setCookie(c, sessionCookie, session.id, { httpOnly: true, sameSite: "Strict", path: "/", secure: https });
     log("info", `admin logged in from ${who}`);
@@ -194,11 +193,12 @@ export function registerAccessRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
     };
     const retryS = limiter.retryAfterS(who);
     if (retryS > 0) return back("error", `Too many failed attempts from this address; try again in ${retryS} s`);
+    const attemptMs = limiter.attempt(who);
     if (!(await admin.verify(session.username, text("current").slice(0, limits.passwordCharsMax * 4)))) {
-      limiter.fail(who);
       log("warning", `wrong current password in a password change from ${who}`);
       return back("error", "The current password is wrong");
     }
+    limiter.succeed(who, attemptMs);
     const problem = passwordProblem(text("password"), text("confirm"), limits);
     if (problem) return back("error", problem);
     await admin.setPassword(session.username, text("password"));
