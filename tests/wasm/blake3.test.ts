@@ -1,15 +1,18 @@
 // BLAKE3 against the official test vectors (hash, keyed hash, derive-key, all with
 // extended output), and the batch call against one-at-a-time hashing and hash-wasm.
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createBLAKE3 } from "hash-wasm";
 import { blake3, blake3DeriveKey, blake3Keyed, blake3Many } from "../../wasm/index.ts";
 import { TandemError } from "../../agent/errors.ts";
 import { arena, kernels } from "../../wasm/loader.ts";
 
-// The shared reference vectors live next to the checkout (../shared/vectors).
-const vectorsDir = process.env.TANDEM_VECTORS_DIR ?? join(import.meta.dir, "..", "..", "..", "shared", "vectors");
+// The shared reference vectors: TANDEM_VECTORS_DIR, else a vendored tests/vectors/,
+// else the ../shared/vectors next to the checkout.
+const vectorsDir = process.env.TANDEM_VECTORS_DIR
+  ?? [join(import.meta.dir, "..", "vectors"), join(import.meta.dir, "..", "..", "..", "shared", "vectors")].find((dir) => existsSync(join(dir, "blake3_test_vectors.json")))
+  ?? join(import.meta.dir, "..", "..", "..", "shared", "vectors");
 const vectors = JSON.parse(readFileSync(join(vectorsDir, "blake3_test_vectors.json"), "utf8")) as {
   key: string; context_string: string; cases: { input_len: number; hash: string; keyed_hash: string; derive_key: string }[];
 };

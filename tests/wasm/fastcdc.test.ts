@@ -3,13 +3,17 @@
 // streaming against whole-buffer cutting on random piece sizes, bounds, and the
 // `tandem segment` command run as a real process.
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chunkAndHash, defaultChunkParams, fastcdcCut, StreamChunker, StreamCutter, type ChunkParams } from "../../wasm/index.ts";
 import { TandemError } from "../../agent/errors.ts";
 
-const vectorsDir = process.env.TANDEM_VECTORS_DIR ?? join(import.meta.dir, "..", "..", "..", "shared", "vectors");
+// The shared reference vectors: TANDEM_VECTORS_DIR, else a vendored tests/vectors/,
+// else the ../shared/vectors next to the checkout.
+const vectorsDir = process.env.TANDEM_VECTORS_DIR
+  ?? [join(import.meta.dir, "..", "vectors"), join(import.meta.dir, "..", "..", "..", "shared", "vectors")].find((dir) => existsSync(join(dir, "blake3_test_vectors.json")))
+  ?? join(import.meta.dir, "..", "..", "..", "shared", "vectors");
 const repoRoot = join(import.meta.dir, "..", "..");
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
