@@ -230,6 +230,15 @@ describe("tandem segment (real process)", () => {
     }
   });
 
+  test("reads stdin when FILE is -", () => {
+    const expected = sekienVectors.find((b) => paramsName(b.params) === paramsName(defaultChunkParams))!;
+    const proc = Bun.spawnSync([process.execPath, join(repoRoot, "agent", "main.ts"), "segment", "-"], {
+      stdin: Bun.file(join(vectorsDir, "SekienAkashita.jpg")), stdout: "pipe", stderr: "pipe",
+    });
+    expect(proc.exitCode).toBe(0);
+    expect(proc.stdout.toString()).toBe(expected.chunks.map((c) => `${c.offset} ${c.length} ${c.blake3}\n`).join(""));
+  });
+
   test("bad option and missing file fail with a message", () => {
     const badOpt = run([join(vectorsDir, "SekienAkashita.jpg"), "--min", "5"]);
     expect(badOpt.exitCode).not.toBe(0);
