@@ -94,3 +94,29 @@ test("runs as a process: prints its address, obeys stdin commands", async () => 
   proc.stdin.flush();
   expect(await proc.exited).toBe(0);
 }, 30_000);
+
+test("server-first half-close: the client keeps sending after the target's FIN", async () => {
+  const got = Promise.withResolvers<string>();
+  const srv = Bun.listen<{ chunks: Uint8Array[] }>({
+    hostname: echoAddr, port: 0, allowHalfOpen: true,
+    socket: {
+      open(s) { s.data = { chunks: [] }; s.write("banner\n"); s.shutdown(); },
+      data(s, d) { s.data.chunks.push(d.slice()); },
+      end(s) { got.resolve(sha256(Buffer.concat(s.data.chunks))); s.end(); },
+      // Bun reports the peer's FIN on a socket it already shut down as a close.
+      close(s) { got.resolve(sha256(Buffer.concat(s.data.chunks))); },
+    },
+  });
+  const em = await startWanEm({ listenHost: emAddr, targetHost: echoAddr, targetPort: srv.port, bandwidthBps: 50_000_000, delayMs: 2 });
+  const payload = generated(300_000, 4);
+  const sock = nodeNet.connect({ host: emAddr, port: em.port, allowHalfOpen: true });
+  let text = "";
+  const banner = Promise.withResolvers<string>();
+  sock.on("data", (d: Buffer) => { text += d.toString(); });
+  sock.on("end", () => banner.resolve(text));
+  expect(await banner.promise).toBe("banner\n");
+  sock.end(payload);
+  expect(await got.promise).toBe(sha256(payload));
+  await em.stop();
+  srv.stop(true);
+}, 30_000);

@@ -10,7 +10,8 @@
 //       [--bandwidth-bps 20000000] [--delay-ms 20] [--stall-probability 0.01 --stall-ms 200]
 // It prints `wanem listening HOST:PORT` on stdout, then reads commands on stdin:
 // `cut`, `bandwidth BPS`, `delay MS`, `stall PROBABILITY MS`, `stats`, `quit`.
-import type { Socket, TCPSocketListener } from "bun";
+import type { TCPSocketListener } from "bun";
+import net from "node:net";
 
 export interface WanEmOptions {
   listenHost: string;
@@ -67,8 +68,18 @@ class Link {
   }
 }
 
+/** What a side needs from its socket (Bun's for the client side, node:net's for the target). */
+interface SideSocket {
+  write(bytes: Uint8Array): number;
+  pause(): void;
+  resume(): void;
+  shutdown(): void;
+  end(): void;
+  terminate(): void;
+}
+
 interface Side {
-  socket: Socket<SideData> | null;
+  socket: SideSocket | null;
   pending: Uint8Array[];        // written before the socket opened or while it was full
   pendingBytes: number;
   ended: boolean;               // we called end() on it
@@ -141,20 +152,15 @@ class WanEmImpl implements WanEm {
 
   start(): void {
     const em = this;
-    const handlers = {
-      open(socket: Socket<SideData>) {
-        socket.setNoDelay(true);
-      },
-      data(socket: Socket<SideData>, bytes: Uint8Array) {
-        const { conn, which } = socket.data;
+    type Which = "client" | "target";
+    const on = {
+      data(conn: Conn, which: Which, bytes: Uint8Array) {
         em.onData(which === "client" ? conn.up : conn.down, bytes);
       },
-      drain(socket: Socket<SideData>) {
-        const { conn, which } = socket.data;
+      drain(conn: Conn, which: Which) {
         em.flushPending(which === "client" ? conn.client : conn.target, which === "client" ? conn.down : conn.up);
       },
-      end(socket: Socket<SideData>) {
-        const { conn, which } = socket.data;
+      end(conn: Conn, which: Which, socket: SideSocket) {
         const dir = which === "client" ? conn.up : conn.down;
         const side = which === "client" ? conn.client : conn.target;
         side.remoteEnded = true;
@@ -162,8 +168,7 @@ class WanEmImpl implements WanEm {
         dir.sourceEof = true;
         em.pump(dir);
       },
-      close(socket: Socket<SideData>, error?: Error) {
-        const { conn, which } = socket.data;
+      close(conn: Conn, which: Which, error: boolean) {
         if (error) return em.closeConn(conn);
         // A clean close ends what this side sends; the other direction drains first.
         const side = which === "client" ? conn.client : conn.target;
@@ -173,16 +178,17 @@ class WanEmImpl implements WanEm {
         em.pump(dir);
         if (conn.client.closed && conn.target.closed) em.closeConn(conn);
       },
-      error(socket: Socket<SideData>) {
-        em.closeConn(socket.data.conn);
-      },
     };
     this.listener = Bun.listen<SideData>({
       hostname: this.options.listenHost,
       port: this.options.listenPort ?? 0,
       allowHalfOpen: true,
       socket: {
-        ...handlers,
+        data: (socket, bytes) => on.data(socket.data.conn, "client", bytes),
+        drain: (socket) => on.drain(socket.data.conn, "client"),
+        end: (socket) => on.end(socket.data.conn, "client", socket),
+        close: (socket, error) => on.close(socket.data.conn, "client", !!error),
+        error: (socket) => em.closeConn(socket.data.conn),
         open(socket) {
           socket.setNoDelay(true);
           const conn = new Conn(em);
@@ -190,27 +196,37 @@ class WanEmImpl implements WanEm {
           conn.client.socket = socket;
           em.conns.add(conn);
           em.counters.connectionsTotal++;
-          Bun.connect<SideData>({
-            hostname: em.options.targetHost,
-            port: em.options.targetPort,
-            allowHalfOpen: true,
-            data: { conn, which: "target" },
-            socket: {
-              ...handlers,
-              open(target) {
-                target.setNoDelay(true);
-                if (conn.closed) {
-                  target.terminate();
-                  return;
-                }
-                conn.target.socket = target;
-                em.flushPending(conn.target, conn.up);
-              },
-              connectError() {
-                em.closeConn(conn);
-              },
+          // node:net for the target side: a Bun.connect socket closes as soon as the
+          // peer's FIN arrives, which would break server-first half-close.
+          const target = net.connect({ host: em.options.targetHost, port: em.options.targetPort, allowHalfOpen: true });
+          target.setNoDelay(true);
+          const adapter: SideSocket = {
+            write: (bytes) => {
+              if (target.destroyed) return -1;
+              if (target.writableNeedDrain) return 0;
+              target.write(bytes);
+              return bytes.length;
             },
-          }).catch(() => em.closeConn(conn));
+            pause: () => target.pause(),
+            resume: () => target.resume(),
+            shutdown: () => target.end(),
+            end: () => target.end(),
+            terminate: () => {
+              const t = target as net.Socket & { resetAndDestroy?: () => void };
+              if (t.resetAndDestroy) t.resetAndDestroy();
+              else t.destroy();
+            },
+          };
+          target.on("connect", () => {
+            if (conn.closed) return adapter.terminate();
+            conn.target.socket = adapter;
+            em.flushPending(conn.target, conn.up);
+          });
+          target.on("data", (bytes: Buffer) => on.data(conn, "target", bytes));
+          target.on("drain", () => on.drain(conn, "target"));
+          target.on("end", () => on.end(conn, "target", adapter));
+          target.on("close", (hadError: boolean) => on.close(conn, "target", hadError));
+          target.on("error", () => em.closeConn(conn));
         },
       },
     });
