@@ -97,6 +97,10 @@ export interface SegmentStore {
 
   /** Called after each committed write with its new change entries. */
   onCommit(listener: (entries: ChangeEntry[]) => void): () => void;
+  /** Optional: called after each commit with the labels that capacity eviction (or a
+   *  verify that found corruption) removed, so in-memory indexes (data store sync's
+   *  reconciliation fingerprints) stay exact without rescanning the store. */
+  onRemove?(listener: (labels: Label[]) => void): () => void;
 
   setCapacity(capacityBytes: number, policy: "lru" | "fifo"): void;
   stats(): StoreStats;

@@ -22,7 +22,7 @@
 //  * a rate-limited scrub re-hashes values and re-fetches corrupt ones from the peer.
 import { TandemError } from "../errors.ts";
 import type { ChangeEntry, Label, SegmentStore, StoredSegment, StoreIdentity } from "../store/types.ts";
-import { bucketOf, bucketStart, KeyIndex, labelAtPrefix32, prefix32 } from "./keyindex.ts";
+import { bucketStart, KeyIndex, labelAtPrefix32, prefix32 } from "./keyindex.ts";
 import { approxBytes, prefixBytes, type FpMsg, type KeysMsg, type ReconMode, type StateMsg, type SyncMessage } from "./messages.ts";
 
 /** The part of the segment store the core uses. */
@@ -31,7 +31,7 @@ export type SyncStore = Pick<
   | "identity" | "get" | "getStored" | "putStored" | "deleteSegments" | "changesSince" | "lastSeq"
   | "trimChangesThrough" | "labelsInRange" | "count" | "recentlyEvicted" | "getMeta" | "putMeta" | "setIdentity"
   | "onCommit" | "stats"
->;
+> & Partial<Pick<SegmentStore, "onRemove">>;
 
 export interface SyncClock {
   now(): number;
@@ -210,7 +210,13 @@ export class SyncCore {
   start(): void {
     this.rebuildIndex();
     for (const h of this.store.getMeta<string[]>(metaRepair) ?? []) this.pendingRepair.add(h);
-    this.unsubscribe = this.store.onCommit((entries) => this.onLocalCommit(entries));
+    const offCommit = this.store.onCommit((entries) => this.onLocalCommit(entries));
+    // Without the optional removal hook, a count mismatch before each reconciliation rebuilds the index.
+    const offRemove = this.store.onRemove?.((labels) => labels.forEach((l) => this.index.remove(l)));
+    this.unsubscribe = () => {
+      offCommit();
+      offRemove?.();
+    };
     if (this.scrubEnabled) this.scheduleScrub();
   }
 
@@ -221,6 +227,11 @@ export class SyncCore {
     this.detach("sync stopped");
     for (const w of this.syncWaiters) (w.cancel(), w.resolve());
     this.syncWaiters = [];
+  }
+
+  /** A label the store removed on verify: the store's removal hook (when it has one) says so too. */
+  private forgetRemoved(label: Label): void {
+    if (!this.store.onRemove) this.index.remove(label);
   }
 
   rebuildIndex(): void {
@@ -352,14 +363,11 @@ export class SyncCore {
     s.peer = peer;
     const me = this.store.identity();
     const backupState = this.role === "backup" ? this.stateMessage() : peer;
-    const masterId = this.role === "master" ? me : null;
-    const backupId = this.role === "backup" ? me : null;
     // Paired: the backup adopted the master's storeId and both know the other's generation.
     const masterGen = this.role === "master" ? me.generation : peer.generation;
     const backupGen = this.role === "backup" ? me.generation : peer.generation;
     const masterPeerGen = this.role === "master" ? me.peerGeneration : peer.peerGeneration;
     const backupPeerGen = this.role === "backup" ? me.peerGeneration : peer.peerGeneration;
-    void masterId; void backupId;
     s.paired = me.storeId === peer.storeId && masterPeerGen === backupGen && backupPeerGen === masterGen && backupState.initialDone;
 
     // Where live replication to the peer resumes.
@@ -588,7 +596,7 @@ export class SyncCore {
     for (const label of corrupt) {
       // Our copy failed at the peer: check it here (a corrupt one is removed by verify).
       if (this.store.get(label, { verify: true }) === undefined) {
-        this.index.remove(label);
+        this.forgetRemoved(label);
         this.counters.corruptFound++;
         bad.push(label);
       }
@@ -1063,7 +1071,7 @@ export class SyncCore {
       checked++;
       if (this.store.get(l, { verify: true }) === undefined && !this.store.recentlyEvicted(l)) {
         corrupt.push(l);
-        this.index.remove(l);
+        this.forgetRemoved(l);
       }
     }
     this.scrubCursor = labels.length > this.bounds.scrubSegmentsPerTick ? labels[labels.length - 1]! : null;
@@ -1148,4 +1156,3 @@ export function compare(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-export { bucketOf };
