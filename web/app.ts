@@ -19,6 +19,7 @@ import { secureHeaders } from "hono/secure-headers";
 import type { ControlApi } from "../agent/control/types.ts";
 import { asTandemError } from "../agent/errors.ts";
 import type { EventLog } from "../agent/events.ts";
+import type { MetricsRegistry } from "../agent/metrics/registry.ts";
 import { AdminStore } from "./admin.ts";
 import { isApi, type WebDeps, type WebEnv } from "./context.ts";
 import { StatusHistory } from "./history.ts";
@@ -42,6 +43,8 @@ export interface WebAppOptions {
   /** The address operators reach the UI at, used in the printed first-boot link. */
   publicUrl?: string;
   limits?: Partial<WebLimits>;
+  /** Where the UI's own counters go (tandem_web_*). */
+  metrics?: MetricsRegistry;
   /** Dashboard history; by default one sampled when pages are requested. */
   history?: StatusHistory;
   now?: () => number;
@@ -62,13 +65,22 @@ export function createWebApp(options: WebAppOptions): Hono<WebEnv> {
     sharedState.set(options.dataDir, shared);
   }
   const https = options.https === true;
+  const sessions = shared.sessions;
+  const m = options.metrics;
+  m?.gauge("tandem_web_sessions", "Admin sessions of the web UI currently open", () => sessions.size());
+  const counters = {
+    loginFailures: m?.counter("tandem_web_login_failures_total", "Failed web UI logins and password-change checks"),
+    logins: m?.counter("tandem_web_logins_total", "Successful web UI logins"),
+    refused: m?.counter("tandem_web_requests_refused_total", "Web UI requests refused for a missing session or CSRF token"),
+  };
   const log: WebDeps["log"] = (severity, message, alarm) => {
     if (options.events) options.events.emit(severity, "web", message, alarm);
     else process.stderr.write(`web: ${message}\n`);
   };
   const deps: WebDeps = {
     control, limits, admin, https, log,
-    sessions: shared.sessions,
+    sessions,
+    count: (what) => counters[what]?.inc(),
     limiter: shared.limiter,
     history: options.history ?? new StatusHistory(control, limits.historySampleMs, limits.historySamplesMax, now),
     lazyHistory: !options.history,

@@ -34,6 +34,8 @@ export interface WebDeps {
   /** The one-time first-boot token; null once the admin password is set. */
   firstBoot: { token: string | null };
   log(severity: "warning" | "notice" | "info", message: string, alarm?: string): void;
+  /** Counts an access outcome in the tandem_web_* metrics. */
+  count(what: "loginFailures" | "logins" | "refused"): void;
 }
 
 export function isLoopback(ip: string | undefined): boolean {

@@ -27,7 +27,7 @@ export interface WebServer {
 /** Idle keep-alive connections are closed after this many seconds. */
 export const webIdleTimeoutS = 30;
 
-export async function startWebServer(ctx: Pick<ApplianceContext, "control" | "dataDir" | "config" | "events">, options: WebServerOptions = {}): Promise<WebServer> {
+export async function startWebServer(ctx: Pick<ApplianceContext, "control" | "dataDir" | "config" | "events"> & Partial<Pick<ApplianceContext, "metrics">>, options: WebServerOptions = {}): Promise<WebServer> {
   const config = ctx.config();
   const hostname = options.hostname ?? config.interfaces.primary;
   const port = options.port ?? config.webPort;
@@ -60,7 +60,7 @@ export async function startWebServer(ctx: Pick<ApplianceContext, "control" | "da
   }
   const url = `${scheme}://${hostPart}:${server.port}`;
   app = createWebApp({
-    control: ctx.control, dataDir: ctx.dataDir, events: ctx.events, https,
+    control: ctx.control, dataDir: ctx.dataDir, events: ctx.events, metrics: ctx.metrics, https,
     publicUrl: publicBase.replace(":PORT", `:${server.port}`), limits: options.limits, history,
   });
   history.start();

@@ -199,6 +199,10 @@ describe("with a password set", () => {
     expect((await context.cookies(agent.url)).some((c) => c.name === "tandem_sid")).toBe(false);
     await screenshot(page, "login-rate-limited-1280");
     expect(agent.stderr()).toContain("failed admin login");
+    const metrics = await (await fetch(agent.url + "/metrics")).text();
+    expect(Number(/^tandem_web_login_failures_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(6);
+    expect(Number(/^tandem_web_requests_refused_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
+    expect(metrics).toMatch(/^tandem_web_sessions \d+$/m);
     await context.close();
   }, 60_000);
 });

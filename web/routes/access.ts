@@ -17,7 +17,7 @@ const preCookie = "tandem_pre";
 const favicon = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#14202e"/><path d="M3 5h10M8 5v8" stroke="#4aa3df" stroke-width="2.2" fill="none"/></svg>`;
 
 export function registerAccessRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
-  const { control, limits, admin, sessions, limiter, https, sessionCookie, firstBoot, log } = deps;
+  const { control, limits, admin, sessions, limiter, https, sessionCookie, firstBoot, log, count } = deps;
 
   // --- static assets (no secrets; the login page needs them) ---
   const script = clientScript();
@@ -134,11 +134,13 @@ export function registerAccessRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
     const password = typeof body.password === "string" ? body.password.slice(0, limits.passwordCharsMax * 4) : "";
     const attemptMs = limiter.attempt(who);
     if (!(await admin.verify(username, password))) {
+      count("loginFailures");
       const limited = limiter.retryAfterS(who) > 0;
       log("warning", `failed admin login from ${who}${limited ? "; further attempts refused for a while" : ""}`, limited ? "login_rate_limited" : undefined);
       return page("Wrong user name or password", 401);
     }
     limiter.succeed(who, attemptMs);
+    count("logins");
     const session = sessions.create(username);
     setCookie(c, sessionCookie, session.id, { httpOnly: true, sameSite: "Strict", path: "/", secure: https });
     log("info", `admin logged in from ${who}`);
@@ -153,6 +155,7 @@ export function registerAccessRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
     }
     const session = currentSession(c);
     if (!session) {
+      count("refused");
       if (isApi(c)) return c.json({ code: "unauthorized", message: "log in first" }, 401);
       if (c.req.method !== "GET" && c.req.method !== "HEAD") return html(c, ErrorPage({ status: 401, message: "Your session ended; log in again." }), 401);
       const target = c.req.path + (new URL(c.req.url).search || "");
@@ -165,6 +168,7 @@ export function registerAccessRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
         sent = typeof body._csrf === "string" ? body._csrf : undefined;
       }
       if (!sent || !sameSecret(sent, session.csrf)) {
+        count("refused");
         log("warning", `refused ${c.req.method} ${c.req.path} from ${clientOf(c)}: missing or wrong CSRF token`);
         throw new TandemError("forbidden", "CSRF token missing or wrong; reload the page and try again");
       }
@@ -195,6 +199,7 @@ export function registerAccessRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
     if (retryS > 0) return back("error", `Too many failed attempts from this address; try again in ${retryS} s`);
     const attemptMs = limiter.attempt(who);
     if (!(await admin.verify(session.username, text("current").slice(0, limits.passwordCharsMax * 4)))) {
+      count("loginFailures");
       log("warning", `wrong current password in a password change from ${who}`);
       return back("error", "The current password is wrong");
     }
