@@ -32,8 +32,10 @@ export const flushIdleTicks = 2;
 /** Most LAN bytes handed to the encoder in one call. */
 export const encodeSliceBytes = 1024 * 1024;
 /** LAN bytes encoded without a frame coming out before a flush is forced: bounds what
- *  one frame stands for, hence the receiver's memory for one frame's output. */
+ *  one frame stands for, hence the receiver's memory for one frame's output. The first
+ *  forced flush comes sooner (the receiver starts early), then the step doubles. */
 export const forcedFlushBytes = 2 * 1024 * 1024;
+export const firstForcedFlushBytes = 128 * 1024;
 /** REQ messages from the peer waiting to be answered before it counts as misbehaving. */
 export const reqQueueMax = 256;
 /** A REQ unanswered for this long aborts the connection (the peer is stuck). */
@@ -77,6 +79,7 @@ export class Session {
   private windowWaiters: (() => void)[] = [];
   private encodeKick: (() => void) | null = null;
   private sinceFrameBytes = 0;
+  private flushStepBytes = firstForcedFlushBytes;
 
   // WAN -> LAN
   private inbound: Inbound[] = [];
@@ -190,9 +193,10 @@ export class Session {
         const frames = await this.encoder.encode(chunk);
         this.sinceFrameBytes += chunk.length;
         if (frames.length > 0) this.sinceFrameBytes = 0;
-        else if (this.sinceFrameBytes >= forcedFlushBytes) {
+        else if (this.sinceFrameBytes >= this.flushStepBytes) {
           frames.push(...(await this.encoder.flush()));
           this.sinceFrameBytes = 0;
+          this.flushStepBytes = Math.min(forcedFlushBytes, this.flushStepBytes * 2);
         }
         needFlush = true;
         await this.sendFrames(frames);
