@@ -154,9 +154,10 @@ async function rawCopy(bytes: number): Promise<number> {
     let sent = 0;
     const pump = (s: import("bun").Socket) => {
       while (sent < bytes) {
-        const n = s.write(chunk.subarray(0, Math.min(chunk.length, bytes - sent)));
+        const want = Math.min(chunk.length, bytes - sent);
+        const n = s.write(chunk.subarray(0, want));
         sent += Math.max(0, n);
-        if (n < chunk.length) return;
+        if (n < want) return; // the rest on drain
       }
       resolve();
     };
@@ -207,7 +208,7 @@ async function lag(): Promise<{ lag_p50_ms: number; lag_p99_ms: number; ingest_m
 }
 
 try {
-  const recon = await benchRecon();
+  const recon = process.env.BENCH_SYNC_SKIP_RECON ? { recon_bytes: null, recon_round_trips: null, recon_ms: null } : await benchRecon();
   const gib = Number(process.env.BENCH_SYNC_GIB ?? 1);
   const segBytes = 8192;
   const masterBase = await cached(`initial-${gib}gib`, async (dir) => {
