@@ -112,6 +112,8 @@ function cutWhole(data: Uint8Array, params: ChunkParams, withLabels: boolean, wi
   while (offset < data.length) {
     const end = Math.min(data.length, offset + windowBytes);
     const result = runWindow(data.subarray(offset, end), params, end === data.length, withLabels, withHashes);
+    // A window of at least maxBytes always yields a cut; no progress would loop forever.
+    if (result.consumed === 0) throw new Error(`FastCDC made no progress at offset ${offset} of ${data.length}`);
     results.push(result);
     offset += result.consumed;
   }
