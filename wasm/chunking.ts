@@ -179,6 +179,14 @@ abstract class StreamCore {
   protected pushPiece(piece: Uint8Array): void {
     checkData(piece);
     if (this.finished) throw new TandemError("badInput", "push after finish()");
+    const total = this.pendingLength + piece.length;
+    if (total < this.params.minBytes && total < this.params.maxBytes) {
+      // Nothing can be decided below the minimum size: just hold the bytes (tiny pushes
+      // then cost a small copy, not a kernel call that moves the whole tail twice).
+      this.pending.set(piece, this.pendingLength);
+      this.pendingLength = total;
+      return;
+    }
     let at = 0;
     while (at < piece.length) {
       // Top the pending bytes up to one window, and cut what is decided.
