@@ -16,7 +16,7 @@ import { clientHandshake, serverHandshake, type LocalHello } from "../wire/hands
 import { connectLan, listenLan, type LanSocket, type LanSocketData } from "./lan.ts";
 import { channelFrameBytesMax, messageFromWire, messageToWire } from "./messages.ts";
 import { relay } from "./passthrough.ts";
-import { Session, type SessionEnd } from "./session.ts";
+import { Session, windowBytes, type SessionEnd } from "./session.ts";
 import { OptimizerStatistics, type Tracked } from "./stats.ts";
 
 /** Bound on reaching a target appliance (TCP connect plus handshake) before trying the next. */
@@ -32,8 +32,10 @@ export const pooledChannelAgeMaxMs = 30_000;
 export const openTimeoutMs = 45_000;
 /** Inner channels accepted at once; more are closed at once. */
 export const channelsMax = 1024;
-/** Messages a server-side channel buffers while it connects to the destination. */
+/** Messages and ops bytes a server-side channel buffers while it connects to the
+ *  destination (the sender's window bounds what an honest peer sends). */
 export const earlyMessagesMax = 4096;
+export const earlyBytesMax = 2 * windowBytes + channelFrameBytesMax;
 
 function ruleText(rule: InPathRule): string {
   const backup = rule.backupAddr ? `, backup ${rule.backupAddr}:${rule.backupPort ?? rule.targetPort}` : "";
@@ -347,8 +349,10 @@ class OptimizationServiceImpl implements OptimizationService {
     }
     // Frames sent right behind `open` wait here while the destination is connected.
     const early: unknown[] = [];
+    let earlyBytes = 0;
     conn.onMessage((m) => {
-      if (early.length >= earlyMessagesMax) conn.close("peer sent too much before the destination answered");
+      earlyBytes += m instanceof Object && (m as { ops?: unknown }).ops instanceof Uint8Array ? (m as { ops: Uint8Array }).ops.length : 0;
+      if (early.length >= earlyMessagesMax || earlyBytes > earlyBytesMax) conn.close("peer sent too much before the destination answered");
       else early.push(m);
     });
     const dst = `${open.dstAddr}:${open.dstPort}`;

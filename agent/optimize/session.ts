@@ -91,7 +91,7 @@ export class Session {
   discardedBytes = 0;
 
   // REQ/REP
-  private reqs = new Map<number, { segments: { label: Uint8Array; data: Uint8Array }[]; resolve: (s: { label: Uint8Array; data: Uint8Array }[]) => void; reject: (e: Error) => void; timer: Timer }>();
+  private reqs = new Map<number, { asked: number; segments: { label: Uint8Array; data: Uint8Array }[]; resolve: (s: { label: Uint8Array; data: Uint8Array }[]) => void; reject: (e: Error) => void; timer: Timer }>();
   private nextReqId = 1;
   private reqQueue: { id: number; labels: Uint8Array[] }[] = [];
   private answerKick: (() => void) | null = null;
@@ -299,6 +299,10 @@ export class Session {
       case "rep": {
         const pending = this.reqs.get(msg.id);
         if (!pending) return this.abort(`peer answered unknown REQ ${msg.id}`, false);
+        // A REP answers at most what was asked: a peer that sends more is misbehaving.
+        if (pending.segments.length + msg.segments.length > pending.asked) {
+          return this.abort(`peer answered REQ ${msg.id} with more segments than asked`, false);
+        }
         pending.segments.push(...msg.segments);
         if (msg.last) {
           clearTimeout(pending.timer);
@@ -355,7 +359,7 @@ export class Session {
           this.reqs.delete(id);
           reject(new TandemError("timeout", `REQ ${id} unanswered for ${reqTimeoutMs} ms`));
         }, reqTimeoutMs);
-        this.reqs.set(id, { segments: [], resolve, reject, timer });
+        this.reqs.set(id, { asked: group.length, segments: [], resolve, reject, timer });
       }));
       void this.conn.send(messageToWire({ t: "req", id, labels: group })).catch(() => undefined);
     }
