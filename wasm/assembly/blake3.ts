@@ -329,6 +329,14 @@ const spareCv: usize = memory.data(32, 16);
 
 /** Runs jobs [0, count) four at a time; job k's chaining value lands at jobCvs + 32k. */
 function runJobs(keyPtr: usize, baseFlags: u32, count: usize): void {
+  // One or two jobs left over cost less in the scalar compressor than a 4-lane call
+  // that is mostly padding (a 4-lane call costs about as much as two scalar chunks).
+  const leftover = count & 3;
+  const simdCount = leftover <= 2 ? count - leftover : count;
+  for (let k: usize = simdCount; k < count; k++) {
+    fullChunkCv(keyPtr, <usize>load<u32>(jobPtrs + (k << 2)), <u64>load<u32>(jobCounters + (k << 2)), baseFlags, jobCvs + (k << 5));
+  }
+  count = simdCount;
   for (let k: usize = 0; k < count; k += 4) {
     for (let lane: usize = 0; lane < 4; lane++) {
       const job = k + lane < count ? k + lane : count - 1;
