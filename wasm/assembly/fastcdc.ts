@@ -6,8 +6,10 @@
 //
 // Streaming: a cut found by the hash depends only on bytes before it, and a buffer
 // of at least max bytes always yields a cut; so a non-final call emits only those
-// cuts and leaves the undecided tail for the caller to prepend to the next piece.
-// The same kernel then hashes every segment (chunk + hash in one call).
+// cuts and leaves the undecided tail for the caller to prepend to the next piece,
+// with the position and value of the gear hash in it, so that the next call resumes
+// there and no byte is rolled twice. fastcdcChunkAndHash then hashes every segment
+// (chunk + hash in one call).
 import { blake3Many } from "./blake3";
 
 // The crate's GEAR table (MD5-derived constants) and MASKS (index = bits).
