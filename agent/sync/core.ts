@@ -66,6 +66,7 @@ export interface SyncBounds {
   keysPerMessageMax: number;      // prefixes per rc.keys / rc.want / rc.del message
   inboxMessagesMax: number;       // peer messages waiting for the core before reading pauses
   commitsInFlightMax: number;     // received batches committing at once (the store coalesces them)
+  pushesInFlightMax: number;      // reconciliation pushes sent and not yet durable at the peer
   scrubTickMs: number;            // scrub pace
   scrubSegmentsPerTick: number;
   fetchLabelsMax: number;         // corrupt labels per fetch request
@@ -86,8 +87,9 @@ export const defaultBounds: SyncBounds = {
   overwriteWindowBuckets: 4096,
   bucketKeysMax: 100_000,
   keysPerMessageMax: 60_000,
-  inboxMessagesMax: 16,
-  commitsInFlightMax: 8,
+  inboxMessagesMax: 6,
+  commitsInFlightMax: 3,
+  pushesInFlightMax: 4,
   scrubTickMs: 1000,
   scrubSegmentsPerTick: 256,
   fetchLabelsMax: 1024,
@@ -158,6 +160,7 @@ interface Session {
   processing: boolean;
   paused: boolean;
   commits: Set<Promise<unknown>>;
+  pushesInFlight: number;
 }
 
 function hex(b: Uint8Array): string {
@@ -286,7 +289,7 @@ export class SyncCore {
     const s: Session = {
       link, peer: null, paired: false, closed: false, sendSeq: 0, ackedSeq: 0, inflight: [], pumping: false,
       initialRunning: false, reconRunning: false, waiters: new Map(), keysAcc: new Map(), pushEvicted: new Map(),
-      inbox: [], processing: false, paused: false, commits: new Set(),
+      inbox: [], processing: false, paused: false, commits: new Set(), pushesInFlight: 0,
     };
     this.session = s;
     this.send(s, this.stateMessage());
@@ -311,6 +314,11 @@ export class SyncCore {
   receive(message: SyncMessage): void {
     const s = this.session;
     if (!s || s.closed) return;
+    if (message.t === "rc.pushed") {
+      // Out of band: a sender blocked on its push window may be the inbox's own handler.
+      if (s.pushesInFlight > 0) s.pushesInFlight--;
+      return;
+    }
     s.inbox.push(message);
     if (s.inbox.length >= this.bounds.inboxMessagesMax && !s.paused) {
       s.paused = true;
@@ -415,6 +423,7 @@ export class SyncCore {
         if (m.last) this.resolveWaiter(s, `keys:${m.id}`, m);
         return;
       }
+      case "rc.pushed": return; // handled in receive()
       case "rc.want": return this.onWant(s, m.id, m.want, m.drop, m.last);
       case "rc.push": return this.onPush(s, m.id, m.segs);
       case "rc.end": {
@@ -740,7 +749,7 @@ export class SyncCore {
       let batchBytes = 0;
       const flush = async () => {
         if (batch.length === 0) return;
-        await this.waitWritable(s);
+        await this.waitPushWindow(s);
         const wire = this.send(s, { t: "rc.push", id, segs: batch });
         tally.bytes += wire;
         tally.payloadBytes += batchBytes;
@@ -822,6 +831,20 @@ export class SyncCore {
   private async waitWritable(s: Session): Promise<void> {
     while (!s.closed && !s.link.writable()) await this.sleep(this.bounds.retryMs);
     if (s.closed) throw new TandemError("unavailable", "sync session closed");
+  }
+
+  /** Waits for room in the push window: what an interrupted sync must resend stays small. */
+  private async waitPushWindow(s: Session): Promise<void> {
+    const deadline = this.clock.now() + this.bounds.reconStepTimeoutMs;
+    while (!s.closed && (s.pushesInFlight >= this.bounds.pushesInFlightMax || !s.link.writable())) {
+      if (this.clock.now() > deadline) {
+        if (this.session === s) this.detach("peer did not acknowledge pushed segments");
+        break;
+      }
+      await this.sleep(this.bounds.retryMs);
+    }
+    if (s.closed) throw new TandemError("unavailable", "sync session closed");
+    s.pushesInFlight++;
   }
 
   private sleep(ms: number): Promise<void> {
@@ -967,13 +990,16 @@ export class SyncCore {
       batch.push(seg);
       bytes += seg.payload.length;
       if (bytes >= this.bounds.pushBatchBytesMax || batch.length >= 4096) {
-        await this.waitWritable(s);
+        await this.waitPushWindow(s);
         this.sendPush(s, id, batch);
         batch = [];
         bytes = 0;
       }
     }
-    if (batch.length > 0) this.sendPush(s, id, batch);
+    if (batch.length > 0) {
+      await this.waitPushWindow(s);
+      this.sendPush(s, id, batch);
+    }
     if (drop.length > 0) await this.onDel(s, drop);
     if (last) this.send(s, { t: "rc.wdone", id });
   }
@@ -1005,8 +1031,9 @@ export class SyncCore {
         this.counters.receivedSegments += accept.length - corrupt.length;
         for (const seg of accept) this.counters.receivedBytes += seg.payload.length;
         if (this.pendingRepair.size > 0 && corrupt.length === 0) await this.noteRepaired(accept);
+        if (!s.closed) this.send(s, { t: "rc.pushed", id });
       }));
-    }
+    } else if (!s.closed) this.send(s, { t: "rc.pushed", id });
     if (refused.length > 0) {
       const key = ours ? -id : id;
       s.pushEvicted.set(key, [...(s.pushEvicted.get(key) ?? []), ...refused]);

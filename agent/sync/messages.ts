@@ -5,7 +5,8 @@
 //
 //   state        each side's identity, pairing flags and replication cursor (first message)
 //   rep / ack    live replication from the change log, and the durable acknowledgement
-//   rc.*         range-based reconciliation (fingerprints, keys, wants, pushes, ends)
+//   rc.*         range-based reconciliation (fingerprints, keys, wants, pushes and their
+//                durable acknowledgements, which bound the pushes in flight, ends)
 //   init.*       completion of the initial overwrite (backup adopts the master's identity)
 //   fetch        re-fetch of segments found corrupt by the scrub
 import { TandemError } from "../errors.ts";
@@ -42,6 +43,7 @@ export interface FpMsg { t: "rc.fp"; id: number; mode: ReconMode; bits: number; 
 export interface KeysMsg { t: "rc.keys"; id: number; buckets: Uint32Array; counts: Uint32Array; prefixes: Uint8Array; last: boolean }
 export interface WantMsg { t: "rc.want"; id: number; want: Uint8Array; drop: Uint8Array; last: boolean }
 export interface PushMsg { t: "rc.push"; id: number; segs: StoredSegment[] }
+export interface PushedMsg { t: "rc.pushed"; id: number }
 export interface EndMsg { t: "rc.end"; id: number; cursor: number | null }
 export interface WdoneMsg { t: "rc.wdone"; id: number }
 export interface EndAckMsg { t: "rc.endack"; id: number; evicted: Label[] }
@@ -52,7 +54,7 @@ export interface FetchMsg { t: "fetch"; labels: Label[] }
 export interface FetchedMsg { t: "fetched"; segs: StoredSegment[] }
 
 export type SyncMessage =
-  | StateMsg | RepMsg | AckMsg | FpMsg | KeysMsg | WantMsg | PushMsg | EndMsg | WdoneMsg
+  | StateMsg | RepMsg | AckMsg | FpMsg | KeysMsg | WantMsg | PushMsg | PushedMsg | EndMsg | WdoneMsg
   | EndAckMsg | DelMsg | InitDoneMsg | InitAckMsg | FetchMsg | FetchedMsg;
 
 // ---- validators ----
@@ -184,6 +186,7 @@ export function fromWire(v: unknown): SyncMessage {
         last: bool(m.last, "last"),
       };
     case "rc.push": return { t: "rc.push", id: uint(m.id, "id"), segs: segs(m.segs, "segs") };
+    case "rc.pushed": return { t: "rc.pushed", id: uint(m.id, "id") };
     case "rc.end": return { t: "rc.end", id: uint(m.id, "id"), cursor: m.cursor == null ? null : uint(m.cursor, "cursor", 0xffffffff) };
     case "rc.wdone": return { t: "rc.wdone", id: uint(m.id, "id") };
     case "rc.endack": return { t: "rc.endack", id: uint(m.id, "id"), evicted: labels(m.evicted, "evicted") };

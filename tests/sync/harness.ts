@@ -10,7 +10,7 @@
 // Prints `ready <port>` once listening. Stands in for `tandem start` so sync can be
 // tested on its own; the appliance runs the same service module.
 import { randomBytes } from "node:crypto";
-import { hashOne } from "../../agent/store/codec.ts";
+import { hashMany, hashOne } from "../../agent/store/codec.ts";
 import { openSegmentStore } from "../../agent/store/index.ts";
 import { defaultConfig, type ApplianceConfig } from "../../agent/config/types.ts";
 import { EventLog } from "../../agent/events.ts";
@@ -70,6 +70,22 @@ function segment(size: number, compressible: boolean): { label: Uint8Array; data
   return { label: hashOne(data), data };
 }
 
+// Fast unique segments for sustained ingest: windows of a random pool, each stamped
+// with a counter so no two are equal; hashed in batches.
+const pool = new Uint8Array(randomBytes(16 * 1024 * 1024));
+let stamp = 0;
+function segmentsFast(n: number, size: number): Array<{ label: Uint8Array; data: Uint8Array }> {
+  const datas: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const off = Math.floor(Math.random() * (pool.length - size));
+    const data = pool.slice(off, off + size);
+    new DataView(data.buffer).setFloat64(0, ++stamp + Math.random());
+    datas.push(data);
+  }
+  const labels = hashMany(datas);
+  return datas.map((data, i) => ({ label: labels.slice(i * 32, i * 32 + 32), data }));
+}
+
 async function handle(cmd: Record<string, unknown>): Promise<unknown> {
   switch (cmd.cmd) {
     case "write": {
@@ -100,8 +116,7 @@ async function handle(cmd: Record<string, unknown>): Promise<unknown> {
       let bytes = 0;
       let tick = 0;
       while (Date.now() - t0 < seconds * 1000) {
-        const batch = [];
-        for (let i = 0; i < perTick; i++) batch.push(segment(size, cmd.compressible !== false));
+        const batch = segmentsFast(perTick, size);
         const started = Date.now();
         const entries = await store.putSegments(batch, "local");
         for (const e of entries) pendingLag.set(e.seq, started);

@@ -18,6 +18,7 @@ const samples: SyncMessage[] = [
   { t: "rc.keys", id: 3, buckets: Uint32Array.from([1, 2]), counts: Uint32Array.from([1, 0]), prefixes: new Uint8Array(8), last: true },
   { t: "rc.want", id: 3, want: new Uint8Array(16), drop: new Uint8Array(0), last: true },
   { t: "rc.push", id: 3, segs: [seg] },
+  { t: "rc.pushed", id: 3 },
   { t: "rc.end", id: 3, cursor: null },
   { t: "rc.wdone", id: 3 },
   { t: "rc.endack", id: 3, evicted: [] },
