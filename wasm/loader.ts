@@ -18,11 +18,11 @@ const wasmPathCandidates = [
 ];
 export const wasmPath = wasmPathCandidates.find((path) => existsSync(path)) ?? wasmPathCandidates[0]!;
 
-function loadModuleBytes(): Uint8Array {
+function loadModuleBytes(): Uint8Array<ArrayBuffer> {
   if (!existsSync(wasmPath)) {
     throw new Error(`WASM module missing at ${wasmPath}: run \`npm run build:wasm\` (npm start and npm test build it first)`);
   }
-  return readFileSync(wasmPath);
+  return new Uint8Array(readFileSync(wasmPath));
 }
 
 const wasmModule = new WebAssembly.Module(loadModuleBytes());

@@ -82,7 +82,7 @@ export async function startLab(options: { syncEnabled: boolean; files: Map<strin
     fetch(request) {
       const name = new URL(request.url).pathname.slice(1);
       const body = options.files.get(name);
-      return body ? new Response(body) : new Response("not found", { status: 404 });
+      return body ? new Response(body as Uint8Array<ArrayBuffer>) : new Response("not found", { status: 404 });
     },
   });
   const startMaster = () => startAgent({ name: "master", dir: join(dir, "master"), configLines: dataCentreConfig(masterAddr, backupAddr, true, options.syncEnabled) });

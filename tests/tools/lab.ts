@@ -27,7 +27,7 @@ const fileServer = Bun.serve({
   hostname: `${net}.100`, port: 8000,
   fetch(request) {
     const body = files.get(new URL(request.url).pathname.slice(1));
-    return body ? new Response(body) : new Response("not found", { status: 404 });
+    return body ? new Response(body as Uint8Array<ArrayBuffer>) : new Response("not found", { status: 404 });
   },
 });
 
