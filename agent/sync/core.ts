@@ -134,6 +134,8 @@ const metaRecv = "sync.recv";           // {generation, seq}: peer log received 
 const metaInitial = "sync.initial";     // {masterGeneration, cursor}: interrupted initial sync
 const metaInitialDone = "sync.initialDone"; // master generation the initial sync completed with
 const metaRepair = "sync.repair";       // hex labels removed as corrupt here, not yet fetched again
+/** Initial-sync progress reads store stats at most this often. */
+export const progressStatsEveryMs = 250;
 /** Corrupt labels remembered for repair (beyond this, anti-entropy still finds them in union mode). */
 export const repairLabelsMax = 10_000;
 
@@ -855,13 +857,20 @@ export class SyncCore {
     if (!this.initialProgress) return;
     const fraction = Math.min(1, prefix / 2 ** 32);
     this.initialProgress.percent = Math.min(99, Math.floor(fraction * 100));
+    const now = this.clock.now();
+    if (now - this.progressStatsMs < progressStatsEveryMs) return; // stats() is not free
+    this.progressStatsMs = now;
     const total = this.store.stats().storedBytes;
     this.initialProgress.bytesTotal = Math.max(total, this.initialProgress.bytesDone);
   }
+  private progressStatsMs = -Infinity;
 
   private updateBackupProgress(cursor: number): void {
     if (!this.initialProgress) this.initialProgress = { percent: 0, bytesDone: 0, bytesTotal: 0 };
     this.initialProgress.percent = Math.min(99, Math.floor((cursor / 2 ** 32) * 100));
+    const now = this.clock.now();
+    if (now - this.progressStatsMs < progressStatsEveryMs) return;
+    this.progressStatsMs = now;
     this.initialProgress.bytesDone = this.store.stats().storedBytes;
     this.initialProgress.bytesTotal = Math.max(this.initialProgress.bytesTotal, this.initialProgress.bytesDone);
   }

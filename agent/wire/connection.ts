@@ -14,7 +14,7 @@
 //   conn.close("shutting down");
 import type { Socket, TCPSocketListener } from "bun";
 import { TandemError } from "../errors.ts";
-import { encodeFrame, FrameReader, frameBytesMax, heartbeatFrame } from "./framing.ts";
+import { encodeFrameParts, FrameReader, frameBytesMax, heartbeatFrame } from "./framing.ts";
 
 /** Outgoing bytes queued above which `writable` turns false and `send()` waits. */
 export const sendQueueHighBytes = 4 * 1024 * 1024;
@@ -22,6 +22,8 @@ export const sendQueueHighBytes = 4 * 1024 * 1024;
 export const sendQueueLowBytes = 1 * 1024 * 1024;
 /** Hard bound: a producer that ignores backpressure past this gets limitExceeded. */
 export const sendQueueBytesMax = 32 * 1024 * 1024;
+/** Bodies below this are copied behind their header (one write); larger ones are not copied. */
+export const frameCopyBytesMax = 64 * 1024;
 /** Frames held for `receive()` before a handler is set. */
 export const inboxFramesMax = 64;
 /** A heartbeat goes out when nothing else was sent for this long. */
@@ -101,14 +103,24 @@ export class Connection {
     if (this.closedReason !== null) {
       return Promise.reject(new TandemError("unavailable", `connection closed: ${this.closedReason}`));
     }
-    const frame = encodeFrame(message, this.options.frameBytesMax ?? frameBytesMax);
-    if (this.queuedBytes + frame.length > sendQueueBytesMax) {
+    const [header, body] = encodeFrameParts(message, this.options.frameBytesMax ?? frameBytesMax);
+    const length = header.length + body.length;
+    if (this.queuedBytes + length > sendQueueBytesMax) {
       const err = new TandemError("limitExceeded", `send queue above sendQueueBytesMax ${sendQueueBytesMax}`);
       this.close(err.message);
       return Promise.reject(err);
     }
-    this.bytesQueuedTotal += frame.length;
-    this.writeRaw(frame);
+    this.bytesQueuedTotal += length;
+    if (body.length < frameCopyBytesMax) {
+      // Small frames go out as one write; large bodies are queued as they are, uncopied.
+      const frame = new Uint8Array(length);
+      frame.set(header);
+      frame.set(body, header.length);
+      this.writeRaw(frame);
+    } else {
+      this.writeRaw(header);
+      this.writeRaw(body);
+    }
     if (this.queuedBytes < sendQueueHighBytes) return Promise.resolve();
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }

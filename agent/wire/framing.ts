@@ -31,6 +31,18 @@ export function encodeFrame(message: unknown, bytesMax = frameBytesMax): Uint8Ar
   return frame;
 }
 
+/** One frame as [header, body] without copying the body (msgpackr never reuses the
+ *  memory of a buffer it returned, so the body stays valid while it waits in a queue). */
+export function encodeFrameParts(message: unknown, bytesMax = frameBytesMax): [Uint8Array, Uint8Array] {
+  const body = packr.pack(message);
+  if (body.length > bytesMax) {
+    throw new TandemError("badFrame", `frame of ${body.length} bytes exceeds frameBytesMax ${bytesMax}`);
+  }
+  const header = new Uint8Array(frameHeaderBytes);
+  new DataView(header.buffer).setUint32(0, body.length, false);
+  return [header, body];
+}
+
 /** The heartbeat frame: a zero-length body. */
 export const heartbeatFrame = new Uint8Array(frameHeaderBytes);
 

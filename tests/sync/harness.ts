@@ -115,16 +115,23 @@ async function handle(cmd: Record<string, unknown>): Promise<unknown> {
       const t0 = Date.now();
       let bytes = 0;
       let tick = 0;
+      // Writes are pipelined (bounded), as the optimizer's many connections would be.
+      const inflight = new Set<Promise<void>>();
+      const inflightMax = 8;
       while (Date.now() - t0 < seconds * 1000) {
         const batch = segmentsFast(perTick, size);
         const started = Date.now();
-        const entries = await store.putSegments(batch, "local");
-        for (const e of entries) pendingLag.set(e.seq, started);
+        const p: Promise<void> = store.putSegments(batch, "local").then((entries) => {
+          for (const e of entries) pendingLag.set(e.seq, started);
+        }).finally(() => inflight.delete(p));
+        inflight.add(p);
         bytes += perTick * size;
         tick++;
+        if (inflight.size >= inflightMax) await Promise.race(inflight);
         const due = t0 + tick * 20 - Date.now();
         if (due > 0) await Bun.sleep(due);
       }
+      await Promise.all(inflight);
       const elapsed = (Date.now() - t0) / 1000;
       const deadline = Date.now() + 30_000;
       while (pendingLag.size > 0 && Date.now() < deadline) await Bun.sleep(20);
