@@ -3,16 +3,17 @@
 // into ops frames (DATA); frames from the peer are decoded back onto the LAN socket.
 //
 // Flow control is end to end and never blocks REQ/REP: a sender keeps at most
-// `windowBytes` of ops frames unacknowledged; the receiver ACKs a frame once its
-// output has been handed to the LAN socket and that socket's backlog is below its
-// mark. So the receiver never has to stop reading the channel (it holds at most one
-// window of frames), and REQ/REP frames, which travel outside the window, are always
-// read and answered at once, whatever either store holds. LAN reading pauses while
-// the encoder's input queue is above its mark, so a slow WAN or a slow LAN peer never
-// grows memory without bound.
+// `windowBytes` of ops frames, standing for at most `coveredWindowBytes` of LAN data,
+// unacknowledged; the receiver ACKs a frame once its output has been handed to the
+// LAN socket and that socket's backlog is below its mark. So the receiver never has to
+// stop reading the channel (it holds at most one window of frames), and REQ/REP
+// frames, which travel outside the window, are always read and answered at once,
+// whatever either store holds. LAN reading pauses while the encoder's input queue is
+// above its mark, so a slow WAN or a slow LAN peer never grows memory without bound.
 //
-// Half-close is carried as an EOF message (FIN on one LAN side → EOF → `end()` on the
-// other); the channel closes once both directions ended and every frame was ACKed.
+// Half-close is carried as an EOF message (FIN on one LAN side → EOF → shutdown on the
+// other); the channel closes once both directions ended and every frame was decoded
+// (ACKed, or the peer closed cleanly after our EOF while we hold its EOF).
 // Anything else (reset, peer gone, bad frame) aborts this connection only: RST on the
 // LAN side and a reset message to the peer.
 import type { Connection } from "../wire/connection.ts";
