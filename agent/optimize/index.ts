@@ -11,6 +11,7 @@ import type { ApplianceContext } from "../appliance-context.ts";
 import type { ApplianceConfig, InPathRule } from "../config/types.ts";
 import { asTandemError } from "../errors.ts";
 import type { ApplyResult, ConnectionInfo, OptimizationService, OptimizerStats } from "../services.ts";
+import { LearnedIndex } from "../sdr/learned.ts";
 import { connectTcp, listenTcp, type Connection, type TcpListener } from "../wire/connection.ts";
 import { clientHandshake, serverHandshake, type LocalHello } from "../wire/handshake.ts";
 import { connectLan, listenLan, type LanSocket, type LanSocketData } from "./lan.ts";
@@ -58,6 +59,9 @@ class OptimizationServiceImpl implements OptimizationService {
   private running = false;
   private readonly pool = new Map<string, { conn: Connection; openedMs: number }[]>();
   private readonly refilling = new Set<string>();
+  /** Held for the service's lifetime so the codec's learned index (an LMDB file plus a
+   *  memory overlay) is not closed and reopened between one connection and the next. */
+  private learnedIndex: LearnedIndex | null = null;
 
   constructor(private readonly ctx: ApplianceContext) {
     this.statistics = new OptimizerStatistics(ctx.metrics);
@@ -77,6 +81,7 @@ class OptimizationServiceImpl implements OptimizationService {
 
   async start(): Promise<void> {
     this.running = true;
+    this.learnedIndex ??= LearnedIndex.forStore(this.ctx.store);
     await this.applyConfig(this.ctx.config());
   }
 
@@ -99,6 +104,9 @@ class OptimizationServiceImpl implements OptimizationService {
       this.statistics.close(t);
     }
     this.statistics.stop();
+    const index = this.learnedIndex;
+    this.learnedIndex = null;
+    await index?.close();
   }
 
   async applyConfig(config: ApplianceConfig): Promise<ApplyResult> {
