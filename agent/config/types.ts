@@ -35,6 +35,9 @@ export interface ApplianceConfig {
   };
   webPort: number;           // default 8080
   servicePort: number;       // inner-channel port, default 7800
+  /** Shared secret that authenticates inner channels (HMAC challenge, both ways); absent
+   *  or null: channels are not authenticated. Proposed grammar: `service secret TEXT`. */
+  serviceSecret?: string | null;
   datastore: {
     capacityMb: number;
     replacementPolicy: ReplacementPolicy;

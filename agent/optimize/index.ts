@@ -62,6 +62,7 @@ class OptimizationServiceImpl implements OptimizationService {
   /** Held for the service's lifetime so the codec's learned index (an LMDB file plus a
    *  memory overlay) is not closed and reopened between one connection and the next. */
   private learnedIndex: LearnedIndex | null = null;
+  private pooledSecret: string | null = null;
 
   constructor(private readonly ctx: ApplianceContext) {
     this.statistics = new OptimizerStatistics(ctx.metrics);
@@ -112,6 +113,15 @@ class OptimizationServiceImpl implements OptimizationService {
   async applyConfig(config: ApplianceConfig): Promise<ApplyResult> {
     const notes: string[] = [];
     if (!this.running) return { notes };
+    // The operator changed something (a target, a secret): give every target a new chance.
+    this.downUntil.clear();
+    const secret = config.serviceSecret ?? null;
+    if (secret !== this.pooledSecret) {
+      // Pooled channels were authenticated under the old secret: none may be used now.
+      for (const idle of this.pool.values()) for (const p of idle) p.conn.close("channel secret changed");
+      this.pool.clear();
+      this.pooledSecret = secret;
+    }
     const inpath = config.interfaces.inpath;
     const serviceKey = `${inpath}:${config.servicePort}`;
     if (serviceKey !== this.serviceKey) {
@@ -276,7 +286,7 @@ class OptimizationServiceImpl implements OptimizationService {
         conn.close("connect timed out");
         throw new Error("late");
       }
-      await clientHandshake(conn, this.hello(), { secret: null, timeoutMs: channelConnectTimeoutMs });
+      await clientHandshake(conn, this.hello(), { secret: this.ctx.config().serviceSecret ?? null, timeoutMs: channelConnectTimeoutMs });
       if (timedOut) {
         conn.close("connect timed out");
         throw new Error("late");
@@ -340,7 +350,7 @@ class OptimizationServiceImpl implements OptimizationService {
     conn.onClose(() => this.channels--);
     let peerName = conn.remote;
     try {
-      const peer = await serverHandshake(conn, this.hello(), { secret: null });
+      const peer = await serverHandshake(conn, this.hello(), { secret: this.ctx.config().serviceSecret ?? null });
       peerName = `${peer.hostname} (${conn.remote})`;
     } catch (err) {
       this.log("info", `inner channel from ${conn.remote} refused: ${asTandemError(err).message}`);

@@ -150,3 +150,42 @@ describe("service in process", () => {
     expect(branch.service.stats().connectionsCurrent).toBe(0);
   }, 30_000);
 });
+
+describe("channel secret", () => {
+  let tmp: ReturnType<typeof tempDir>;
+  let http: FileServer;
+  let dc: InProcAppliance;
+  let branch: InProcAppliance;
+  const body = generated(100_000, 78);
+
+  beforeAll(async () => {
+    tmp = tempDir("secret");
+    http = startFileServer(`${net}.131`, new Map([["/f", body]]));
+    dc = await startInProc(`${tmp.dir}/dc`, (c) => { c.interfaces.inpath = `${net}.34`; c.serviceSecret = "right"; });
+    branch = await startInProc(`${tmp.dir}/branch`, (c) => {
+      c.interfaces.inpath = `${net}.35`;
+      c.serviceSecret = "wrong";
+      c.inPathRules = [{ listenPort: 9000, dstAddr: http.host, dstPort: http.port, targetAddr: `${net}.34`, targetPort: 7800, backupAddr: null, backupPort: null }];
+    });
+  });
+
+  afterAll(async () => {
+    await branch?.close();
+    await dc?.close();
+    http?.stop();
+    tmp?.remove();
+  });
+
+  test("a wrong secret is refused (the connection passes through); the right one is optimized", async () => {
+    expect(sha256((await curl([`http://${net}.35:9000/f`])).body)).toBe(sha256(body));
+    expect(branch.service.stats().connectionsPassThrough).toBe(1);
+    expect(dc.service.stats().connectionsTotal).toBe(0);
+    expect(dc.events.recent(50).map((e) => e.message).join("\n")).toContain("bad secret");
+
+    branch.config.serviceSecret = "right";
+    await branch.service.applyConfig(branch.config);   // also forgets that the target was down
+    expect(sha256((await curl([`http://${net}.35:9000/f`])).body)).toBe(sha256(body));
+    expect(dc.service.stats().connectionsTotal).toBe(1);
+    expect(branch.service.stats().connectionsPassThrough).toBe(1);
+  }, 30_000);
+});
