@@ -78,7 +78,7 @@ export interface SyncBounds {
 export const defaultBounds: SyncBounds = {
   repBatchBytesMax: 512 * 1024,
   repBatchEntriesMax: 2048,
-  inflightBatchesMax: 8,
+  inflightBatchesMax: 16,
   pushBatchBytesMax: 512 * 1024,
   syncAckTimeoutMs: 2000,
   congestionMarkSegments: 50_000,
@@ -88,7 +88,7 @@ export const defaultBounds: SyncBounds = {
   bucketKeysMax: 100_000,
   keysPerMessageMax: 60_000,
   inboxMessagesMax: 6,
-  commitsInFlightMax: 3,
+  commitsInFlightMax: 16,
   pushesInFlightMax: 4,
   scrubTickMs: 1000,
   scrubSegmentsPerTick: 256,
@@ -163,6 +163,7 @@ interface Session {
   paused: boolean;
   commits: Set<Promise<unknown>>;
   pushesInFlight: number;
+  backlog: ChangeEntry[];          // change-log entries read ahead, seq > sendSeq
 }
 
 function hex(b: Uint8Array): string {
@@ -291,7 +292,7 @@ export class SyncCore {
     const s: Session = {
       link, peer: null, paired: false, closed: false, sendSeq: 0, ackedSeq: 0, inflight: [], pumping: false,
       initialRunning: false, reconRunning: false, waiters: new Map(), keysAcc: new Map(), pushEvicted: new Map(),
-      inbox: [], processing: false, paused: false, commits: new Set(), pushesInFlight: 0,
+      inbox: [], processing: false, paused: false, commits: new Set(), pushesInFlight: 0, backlog: [],
     };
     this.session = s;
     this.send(s, this.stateMessage());
@@ -484,7 +485,7 @@ export class SyncCore {
     const s = this.session;
     if (!s || !s.peer || s.closed || entries.length === 0) return;
     // What the peer just sent us is never sent back: skip it without reading the log.
-    if (allPeer && !s.pumping && s.inflight.length === 0 && s.sendSeq === entries[0]!.seq - 1) {
+    if (allPeer && !s.pumping && s.inflight.length === 0 && s.backlog.length === 0 && s.sendSeq === entries[0]!.seq - 1) {
       s.sendSeq = entries[entries.length - 1]!.seq;
       if (s.sendSeq > s.ackedSeq) s.ackedSeq = s.sendSeq;
       return;
@@ -502,13 +503,17 @@ export class SyncCore {
           this.clock.setTimer(this.bounds.retryMs, () => void this.pump(s));
           break;
         }
-        const entries = this.store.changesSince(s.sendSeq, this.bounds.repBatchEntriesMax);
-        if (entries.length === 0) break;
+        // The change log is read ahead in blocks, not once per batch.
+        while (s.backlog.length > 0 && s.backlog[0]!.seq <= s.sendSeq) s.backlog.shift();
+        if (s.backlog.length === 0) s.backlog = this.store.changesSince(s.sendSeq, this.bounds.repBatchEntriesMax);
+        if (s.backlog.length === 0) break;
         const segs: StoredSegment[] = [];
         let bytes = 0;
         let through = s.sendSeq;
-        for (const e of entries) {
+        let used = 0;
+        for (const e of s.backlog) {
           if (bytes >= this.bounds.repBatchBytesMax) break;
+          used++;
           through = e.seq;
           if (e.origin !== "local") continue; // never echo what the peer sent us
           const seg = this.store.getStored(e.label);
@@ -516,6 +521,7 @@ export class SyncCore {
           segs.push(seg);
           bytes += seg.payload.length;
         }
+        s.backlog = s.backlog.slice(used);
         s.sendSeq = through;
         if (segs.length === 0 && s.inflight.length === 0) {
           // Only entries the peer sent us (or gone since): nothing to acknowledge.

@@ -206,14 +206,19 @@ async function lag(): Promise<Record<string, number>> {
   say(`lag: ingest ${r.mbps.toFixed(1)} MB/s, ${r.segments} segments, p50 ${r.p50} ms, p99 ${r.p99} ms, unacked ${r.unacked}`);
   const m = await a.cmd({ cmd: "ingest", mbps: 10, seconds: 4, size: 8192 });
   say(`lag: ingest ${m.mbps.toFixed(1)} MB/s, ${m.segments} segments, p50 ${m.p50} ms, p99 ${m.p99} ms, unacked ${m.unacked}`);
-  await a.kill("SIGKILL");
-  await b.kill("SIGKILL");
+  await a.kill("SIGTERM");
+  await b.kill("SIGTERM");
   return {
     lag_p50_ms: r.p50, lag_p99_ms: r.p99, ingest_mbps: Math.round(r.mbps * 10) / 10,
     lag_at_10mbps_p50_ms: m.p50, lag_at_10mbps_p99_ms: m.p99,
   };
 }
 
+if (process.env.BENCH_SYNC_ONLY === "lag") {
+  console.log(JSON.stringify(await lag()));
+  rmSync(work, { recursive: true, force: true });
+  process.exit(0);
+}
 try {
   const recon = process.env.BENCH_SYNC_SKIP_RECON ? { recon_bytes: null, recon_round_trips: null, recon_ms: null } : await benchRecon();
   const gib = Number(process.env.BENCH_SYNC_GIB ?? 1);

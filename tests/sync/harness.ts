@@ -107,10 +107,14 @@ async function handle(cmd: Record<string, unknown>): Promise<unknown> {
       const size = Number(cmd.size ?? 8192);
       const perTick = Math.max(1, Math.round((Number(cmd.mbps ?? 100) * 1e6 * 0.02) / size));
       const seconds = Number(cmd.seconds ?? 5);
-      const pendingLag = new Map<number, number>();
+      // Commits resolve in seq order, so pending writes form a queue: acks pop its head.
+      const pendingSeq: number[] = [];
+      const pendingAt: number[] = [];
+      let head = 0;
+      const pendingLag = { get size() { return pendingSeq.length - head; } };
       const lags: number[] = [];
       const off = service.core.onAck((_after, through, now) => {
-        for (const [seq, t] of pendingLag) if (seq <= through) (lags.push(now - t), pendingLag.delete(seq));
+        while (head < pendingSeq.length && pendingSeq[head]! <= through) lags.push(now - pendingAt[head++]!);
       });
       const t0 = Date.now();
       let bytes = 0;
@@ -122,7 +126,7 @@ async function handle(cmd: Record<string, unknown>): Promise<unknown> {
         const batch = segmentsFast(perTick, size);
         const started = Date.now();
         const p: Promise<void> = store.putSegments(batch, "local").then((entries) => {
-          for (const e of entries) pendingLag.set(e.seq, started);
+          for (const e of entries) (pendingSeq.push(e.seq), pendingAt.push(started));
         }).finally(() => inflight.delete(p));
         inflight.add(p);
         bytes += perTick * size;
