@@ -39,7 +39,7 @@ export const encodeSliceBytes = 1024 * 1024;
 /** LAN bytes encoded without a frame coming out before a flush is forced: bounds what
  *  one frame stands for, hence the receiver's memory for one frame's output. The first
  *  forced flush comes sooner (the receiver starts early), then the step doubles. */
-export const forcedFlushBytes = 2 * 1024 * 1024;
+export const forcedFlushBytes = 8 * 1024 * 1024;
 export const firstForcedFlushBytes = 128 * 1024;
 /** REQ messages from the peer waiting to be answered before it counts as misbehaving. */
 export const reqQueueMax = 256;

@@ -17,7 +17,7 @@ const totalBytes = 2 * 1024 * 1024 * 1024;
 /** Peak RSS allowed per appliance process: half the 2 GiB that crosses it. Measured
  *  peaks are 600-750 MiB, mostly garbage the JS heap has not collected yet and LMDB
  *  pages; the service's own queues stay below ~10 MiB per connection (window 4 MiB,
- *  LAN input 1 MiB, LAN backlog 1 MiB, one frame's output ≤ 2 MiB + a segment). */
+ *  LAN input 1 MiB, LAN backlog 1 MiB, one frame's output ≤ 8 MiB + a segment). */
 const rssBytesMax = 1024 * 1024 * 1024;
 
 function blockOrder(): () => number {
