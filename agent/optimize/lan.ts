@@ -130,6 +130,8 @@ export class LanSocket {
     this.endHandler = onEnd;
     const early = this.early;
     this.early = [];
+    // Reading was paused while nobody listened; the handler pauses again if it must.
+    this.resume();
     for (const chunk of early) handler(chunk);
     if (this.earlyEof) onEnd();
   }

@@ -4,7 +4,7 @@
 // backup at once; with the backup gone too, connections are passed through unoptimized
 // and counted; a rule whose appliances never answered passes through from the start.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import type { Agent } from "../helpers/agents.ts";
+import { waitFor, type Agent } from "../helpers/agents.ts";
 import { clientAppliance, curl, generated, net, serverAppliance, sha256, startFileServer, tempDir, type FileServer } from "./fixture.ts";
 
 const branchAddr = `${net}.11`;
@@ -47,6 +47,8 @@ test("no appliance answers: the connection is passed through, intact, and counte
   const stats = await (await branch.control()).stats();
   expect(stats.connectionsPassThrough).toBe(1);
   expect(stats.wanBytesIn).toBeGreaterThanOrEqual(small.length);   // crossed the WAN as is
+  // Both ends closed: the relay lets go of it.
+  expect(await waitFor(async () => (await (await branch.control()).stats()).connectionsCurrent === 0, 10_000)).toBe(true);
 }, 30_000);
 
 test("target killed mid-transfer: that connection fails promptly, the next goes to the backup", async () => {
@@ -57,6 +59,15 @@ test("target killed mid-transfer: that connection fails promptly, the next goes 
   // A slow client keeps the transfer in flight (and exercises backpressure end to end).
   const slow = curl(["--limit-rate", "2M", `http://${branchAddr}:8000/big`], 120);
   await Bun.sleep(1500);
+  // `show connections` while it runs: one optimized connection via the target, bytes moving.
+  const live = await (await branch.control()).connections();
+  expect(live).toHaveLength(1);
+  expect(live[0]).toMatchObject({ side: "client", state: "optimized", peer: `${targetAddr}:7800`, serverAddr: `${httpAddr}:${http.port}` });
+  expect(live[0]!.lanBytesOut).toBeGreaterThan(0);
+  expect(live[0]!.wanBytesIn).toBeGreaterThan(0);
+  const dcLive = await (await target.control()).connections();
+  expect(dcLive).toHaveLength(1);
+  expect(dcLive[0]).toMatchObject({ side: "server", state: "optimized" });
   target.proc.kill("SIGKILL");
   const cut = await slow;
   expect(cut.exitCode).not.toBe(0);            // reset, reported by curl; never a hang to max-time

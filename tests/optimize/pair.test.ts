@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import * as nodeNet from "node:net";
 import { packageTar } from "../bench/corpus.ts";
-import type { Agent } from "../helpers/agents.ts";
+import { waitFor, type Agent } from "../helpers/agents.ts";
 import {
   clientAppliance, curl, generated, net, serverAppliance, sha256, startFileServer, tempDir, type FileServer,
 } from "./fixture.ts";
@@ -124,6 +124,10 @@ describe("optimized pair", () => {
     });
     const stats = await (await branch.control()).stats();
     expect(stats.connectionsPassThrough).toBe(0);
+    // Every connection ends on both appliances once client and server closed.
+    for (const agent of [branch, dc]) {
+      expect(await waitFor(async () => (await (await agent.control()).stats()).connectionsCurrent === 0, 10_000)).toBe(true);
+    }
   }, 90_000);
 
   test("half-close client-first: the request ends with FIN, the answer still flows back", async () => {
