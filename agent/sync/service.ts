@@ -335,6 +335,14 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
     const was = cfg;
     cfg = structuredClone(n);
     if (!running) return { notes: ["sync configuration saved; the service is not running"] };
+    // Role and mode reach the core even while sync is disabled, so `master` typed before
+    // `enable` is not lost (setRole and setMode are idempotent).
+    const roleChanged = was.master !== n.master;
+    core.setRole(n.master ? "master" : "backup");
+    if (was.mode !== n.mode) {
+      core.setMode(n.mode);
+      notes.push(`sync mode ${n.mode} applied online`);
+    }
     if (!n.enabled) {
       if (was.enabled) {
         disable("data store sync disabled");
@@ -342,12 +350,6 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
       }
       bindAddr = nextBind;
       return { notes };
-    }
-    const roleChanged = was.master !== n.master;
-    if (roleChanged) core.setRole(n.master ? "master" : "backup");
-    if (was.mode !== n.mode) {
-      core.setMode(n.mode);
-      notes.push(`sync mode ${n.mode} applied online`);
     }
     const relisten = !was.enabled || nextBind !== bindAddr || was.port !== n.port;
     const reconnect = roleChanged || was.peerIp !== n.peerIp || was.port !== n.port || was.secret !== n.secret || relisten;

@@ -68,9 +68,7 @@ describe("master/backup pair from the console", () => {
     const segmentsOf = (text: string) => Number(text.match(/^Segments: +(\d+)$/m)?.[1]);
     const idOf = (text: string) => text.match(/^Store id: +(\S+)$/m)?.[1];
 
-    // Role after enable: a role set while sync is disabled is not yet applied live
-    // by agent/sync (reported to the sync engineer); this order works either way.
-    await configure(m.t, ["datastore sync peer-ip 127.0.4.31", "datastore sync secret pair-secret-01", "datastore sync enable", "datastore sync master"]);
+    await configure(m.t, ["datastore sync peer-ip 127.0.4.31", "datastore sync secret pair-secret-01", "datastore sync master", "datastore sync enable"]);
     await configure(b.t, ["datastore sync peer-ip 127.0.4.30", "datastore sync secret pair-secret-01", "no datastore sync master", "datastore sync enable"]);
 
     const deadline = Date.now() + inSyncTimeoutMs;
