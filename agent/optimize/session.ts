@@ -110,7 +110,6 @@ export class Session {
   private remoteEofDone = false;
   private remoteEofQueued = false;
   private lanWriteClosed = false;
-  discardedBytes = 0;
 
   // REQ/REP
   private reqs = new Map<number, { asked: number; segments: { label: Uint8Array; data: Uint8Array }[]; resolve: (s: { label: Uint8Array; data: Uint8Array }[]) => void; reject: (e: Error) => void; timer: Timer }>();
@@ -389,14 +388,16 @@ export class Session {
       const out = await this.decoder.decode(item.ops);
       if (this.finished) return;
       for (const piece of out) countForGc(piece.length);
-      for (const piece of out) {
-        if (this.lanWriteClosed) this.discardedBytes += piece.length;
-        else this.lan.write(piece);
+      if (this.lanWriteClosed && out.some((piece) => piece.length > 0)) {
+        // As TCP itself would: data for a socket its owner closed resets the sender.
+        this.abort(`LAN peer ${this.lan.remote} closed while data for it was still arriving`, false);
+        return;
       }
+      for (const piece of out) this.lan.write(piece);
       await this.lan.whenWritable();
       this.inboundBytes -= item.ops.length;
       if (this.finished) return;
-        // Not awaited: ACKs are tiny, and after a clean close by the peer they have no reader.
+      // Not awaited: ACKs are tiny, and after a clean close by the peer they have no reader.
       if (!this.conn.closed) void this.conn.send(messageToWire({ t: "ack", bytes: item.ops.length })).catch(() => undefined);
     }
   }

@@ -6,7 +6,7 @@
 // everything within a second; instead what it handed over stays within the named bounds
 // (windows, LAN queues, kernel socket buffers) plus what actually got through.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import type { Agent } from "../helpers/agents.ts";
+import { waitFor, type Agent } from "../helpers/agents.ts";
 import { startWanEm, type WanEm } from "../tools/wanem.ts";
 import { clientAppliance, generated, net, serverAppliance, tempDir } from "./fixture.ts";
 
@@ -106,3 +106,9 @@ test("slow client, deduplicating data: the source is held back by the covered-by
   expect(r.pulled).toBeLessThan(r.received + slackDedupBytesMax);
   expect(r.pulled).toBeLessThan(totalBytes * 0.75);
 }, 30_000);
+
+test("clients killed mid-transfer leave no connection behind on either appliance", async () => {
+  for (const agent of [branch, dc]) {
+    expect(await waitFor(async () => (await (await agent.control()).stats()).connectionsCurrent === 0, 15_000)).toBe(true);
+  }
+}, 40_000);
