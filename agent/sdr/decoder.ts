@@ -140,7 +140,7 @@ export class SdrDecoder {
           break;
         case OpType.def:
           this.accept(op.label, op.data, "DEF", learn);
-          this.follow(op.label);
+          this.followNew(op.label);
           this.stats.defSegments++;
           segments++;
           break;
@@ -165,7 +165,7 @@ export class SdrDecoder {
           break;
         }
         case OpType.delta:
-          this.follow(op.label);
+          this.followNew(op.label);
           this.stats.deltaSegments++;
           segments++;
           break;
@@ -255,6 +255,12 @@ export class SdrDecoder {
   private follow(label: Label): void {
     if (this.prev) this.index.setSuccessor(this.prev, label);
     this.prev = label;
+  }
+
+  /** follow() for a segment seen for the first time: also remembers what preceded it. */
+  private followNew(label: Label): void {
+    if (this.prev) this.index.setPredecessor(label, this.prev);
+    this.follow(label);
   }
 
   /** The run's labels from our successor records, or undefined when they disagree. */

@@ -390,7 +390,10 @@ export class SdrEncoder {
 
   /** Records that `label` followed the previous segment (both sides do the same). */
   private follow(label: Label): void {
-    if (this.prev) this.index.setSuccessor(this.prev, label);
+    if (this.prev) {
+      this.index.setSuccessor(this.prev, label);
+      this.index.setPredecessor(label, this.prev);
+    }
     this.prev = label;
   }
 

@@ -59,12 +59,14 @@ class Table {
 
 export class LearnedIndex {
   private readonly successors: Table;
+  private readonly predecessors: Table;
   private readonly resemblance: Table;
   private refs = 1;
 
   private constructor(readonly path: string, private readonly root: RootDatabase) {
     const options = { keyEncoding: "binary" as const, encoding: "binary" as const };
     this.successors = new Table(root.openDB<Uint8Array, Uint8Array>("successor", options));
+    this.predecessors = new Table(root.openDB<Uint8Array, Uint8Array>("predecessor", options));
     this.resemblance = new Table(root.openDB<Uint8Array, Uint8Array>("resemblance", options));
   }
 
@@ -91,6 +93,17 @@ export class LearnedIndex {
 
   setSuccessor(label: Label, next: Label, mapKey = labelKey(label)): void {
     this.successors.put(label, mapKey, next);
+  }
+
+  /** The label that came before a NEW segment when it was first learned. Data store
+   *  sync ships it with the segment so the peer also learns the link INTO it (the link
+   *  out of an older segment that changed when this one appeared). */
+  predecessor(label: Label, mapKey = labelKey(label)): Label | undefined {
+    return this.predecessors.get(label, mapKey);
+  }
+
+  setPredecessor(label: Label, previous: Label, mapKey = labelKey(label)): void {
+    this.predecessors.put(label, mapKey, previous);
   }
 
   /** A label sharing one of `features` (checked in order), if any. */

@@ -19,6 +19,12 @@ export interface StoredSegment {
   encoding: "lz4" | "raw";
   rawBytes: number;
   payload: Uint8Array;
+  /** Codec hint carried by data store sync: the label that followed this segment in the
+   *  stream it was learned from, so the peer's SDR encoder can reference whole runs of
+   *  it after a failover. Not kept by the store itself (agent/sdr/learned.ts keeps it). */
+  successor?: Label;
+  /** Codec hint too: the label that preceded this segment when it was first learned. */
+  predecessor?: Label;
 }
 
 export interface StoreIdentity {

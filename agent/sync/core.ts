@@ -155,6 +155,8 @@ interface Session {
   pumping: boolean;
   initialRunning: boolean;
   reconRunning: boolean;
+  /** The reconciliation that follows a reconnect has not finished: not yet known in sync. */
+  catchingUp: boolean;
   waiters: Map<string, Waiter<SyncMessage>>;
   keysAcc: Map<number, KeysMsg[]>;
   pushEvicted: Map<number, Label[]>;
@@ -267,6 +269,10 @@ export class SyncCore {
   get paired(): boolean {
     return this.session?.paired ?? false;
   }
+  /** True while the reconciliation after a reconnect runs (the master knows; the backup answers). */
+  get catchingUp(): boolean {
+    return this.session?.catchingUp ?? false;
+  }
   get initialRunning(): boolean {
     return this.session !== null && !this.session.paired;
   }
@@ -291,7 +297,7 @@ export class SyncCore {
     if (this.session) this.detach("replaced by a new session");
     const s: Session = {
       link, peer: null, paired: false, closed: false, sendSeq: 0, ackedSeq: 0, inflight: [], pumping: false,
-      initialRunning: false, reconRunning: false, waiters: new Map(), keysAcc: new Map(), pushEvicted: new Map(),
+      initialRunning: false, reconRunning: false, catchingUp: false, waiters: new Map(), keysAcc: new Map(), pushEvicted: new Map(),
       inbox: [], processing: false, paused: false, commits: new Set(), pushesInFlight: 0, backlog: [],
     };
     this.session = s;
@@ -407,7 +413,10 @@ export class SyncCore {
     void this.pump(s);
     if (this.role === "master") {
       if (!s.paired) void this.runInitial(s);
-      else if (this.reconOnConnect) void this.runRecon(s, "reconnect").catch(() => undefined);
+      else if (this.reconOnConnect) {
+        s.catchingUp = true;
+        void this.runRecon(s, "reconnect").catch(() => undefined).finally(() => { s.catchingUp = false; });
+      }
     }
   }
 

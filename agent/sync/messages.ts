@@ -111,7 +111,10 @@ function u32sToWire(a: Uint32Array): Uint8Array {
 }
 
 export function segToWire(s: StoredSegment): Record<string, unknown> {
-  return { l: s.label, e: s.encoding === "lz4" ? 1 : 0, r: s.rawBytes, p: s.payload };
+  const wire: Record<string, unknown> = { l: s.label, e: s.encoding === "lz4" ? 1 : 0, r: s.rawBytes, p: s.payload };
+  if (s.successor) wire.s = s.successor;
+  if (s.predecessor) wire.q = s.predecessor;
+  return wire;
 }
 export function segFromWire(v: unknown, what: string): StoredSegment {
   const m = map(v);
@@ -119,7 +122,10 @@ export function segFromWire(v: unknown, what: string): StoredSegment {
   const rawBytes = uint(m.r, `${what}.r`, segmentRawBytesMax);
   const payload = bin(m.p, `${what}.p`, 1, segmentRawBytesMax + 1024);
   if (e === 0 && payload.length !== rawBytes) bad(`${what}: raw payload length ${payload.length} is not ${rawBytes}`);
-  return { label: label(m.l, `${what}.l`), encoding: e === 1 ? "lz4" : "raw", rawBytes, payload };
+  const seg: StoredSegment = { label: label(m.l, `${what}.l`), encoding: e === 1 ? "lz4" : "raw", rawBytes, payload };
+  if (m.s !== undefined) seg.successor = label(m.s, `${what}.s`);
+  if (m.q !== undefined) seg.predecessor = label(m.q, `${what}.q`);
+  return seg;
 }
 function segs(v: unknown, what: string): StoredSegment[] {
   if (!Array.isArray(v) || v.length > segsPerMessageMax) bad(`${what} is not a list of at most ${segsPerMessageMax} segments`);
@@ -203,7 +209,7 @@ export function fromWire(v: unknown): SyncMessage {
 /** Approximate encoded size, for accounting in the core (the link knows the exact one). */
 export function approxBytes(m: SyncMessage): number {
   let n = 32;
-  const add = (s: StoredSegment[]) => s.forEach((x) => (n += x.payload.length + labelBytes + 12));
+  const add = (s: StoredSegment[]) => s.forEach((x) => (n += x.payload.length + labelBytes + 12 + (x.successor ? labelBytes : 0) + (x.predecessor ? labelBytes : 0)));
   switch (m.t) {
     case "rep": case "rc.push": case "fetched": add(m.segs); break;
     case "rc.fp": n += m.fps.length; break;

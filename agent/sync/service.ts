@@ -9,6 +9,7 @@
 //
 // Connection rule: both sides listen and dial; when two sessions race, the one dialed
 // by the master wins on both sides, so the pair always converges on one session.
+import { withSuccessorHints } from "./hints.ts";
 import { hostname as osHostname } from "node:os";
 import type { ApplianceContext } from "../appliance-context.ts";
 import type { ApplianceConfig, SyncConfig } from "../config/types.ts";
@@ -63,7 +64,8 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
     ctx.events.emit(severity, "sync", message, alarm);
   let cfg: SyncConfig = structuredClone(ctx.config().datastore.sync);
   let bindAddr = bindOf(ctx.config());
-  const core = new SyncCore(ctx.store, realClock, { role: cfg.master ? "master" : "backup", mode: cfg.mode, bounds, log });
+  const hinted = withSuccessorHints(ctx.store);
+  const core = new SyncCore(hinted.store, realClock, { role: cfg.master ? "master" : "backup", mode: cfg.mode, bounds, log });
   let running = false;
   let listener: TcpListener | null = null;
   let live: Live | null = null;
@@ -326,6 +328,7 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
     running = false;
     if (metricsTimer) clearInterval(metricsTimer);
     core.stop();
+    await hinted.close();
   }
 
   async function applyConfig(next: ApplianceConfig): Promise<ApplyResult> {
@@ -376,7 +379,7 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
       return everConnected ? "disconnected" : "connecting";
     }
     if (!core.paired) return "initial-sync";
-    if (core.behind) return "behind";
+    if (core.behind || core.catchingUp) return "behind";
     return "in-sync";
   }
 

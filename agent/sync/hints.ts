@@ -1,0 +1,54 @@
+// Data store sync carries the SDR codec's successor hints along with the segments it
+// moves: a backup that holds its master's segments but not the order they were learned
+// in could only reference them one by one after a failover, where the master sent one
+// RUN for thousands. The hints ride on the at-rest segment (StoredSegment.successor and
+// .predecessor: the links out of and into a new segment);
+// it is a hint only, so a stale or missing one costs a round trip, never correctness.
+import { LearnedIndex } from "../sdr/learned.ts";
+import type { SegmentStore, StoredSegment } from "../store/types.ts";
+
+export interface HintedStore {
+  store: SegmentStore;
+  close(): Promise<void>;
+}
+
+/** `store` as sync sees it: getStored adds the hints, putStored records them. */
+export function withSuccessorHints(store: SegmentStore): HintedStore {
+  let hints: LearnedIndex | null = null;
+  const index = () => (hints ??= LearnedIndex.forStore(store));
+
+  const getStored = (label: Uint8Array): StoredSegment | undefined => {
+    const segment = store.getStored(label);
+    if (!segment) return segment;
+    const successor = index().successor(label);
+    const predecessor = index().predecessor(label);
+    return successor || predecessor ? { ...segment, successor, predecessor } : segment;
+  };
+  const putStored: SegmentStore["putStored"] = async (segments, origin, meta) => {
+    const entries = await store.putStored(segments, origin, meta);
+    for (const segment of segments) {
+      if (segment.successor) index().setSuccessor(segment.label, segment.successor);
+      if (segment.predecessor) {
+        index().setPredecessor(segment.label, segment.predecessor);
+        index().setSuccessor(segment.predecessor, segment.label);
+      }
+    }
+    return entries;
+  };
+
+  const hinted = new Proxy(store, {
+    get(target, prop) {
+      if (prop === "getStored") return getStored;
+      if (prop === "putStored") return putStored;
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return {
+    store: hinted,
+    close: async () => {
+      await hints?.close();
+      hints = null;
+    },
+  };
+}
