@@ -29,6 +29,7 @@ export function renderConfig(config: ApplianceConfig, options: RenderOptions = {
   lines.push(`interface inpath address ${config.interfaces.inpath}`);
   lines.push(`web port ${config.webPort}`);
   lines.push(`service port ${config.servicePort}`);
+  if (config.serviceSecret) lines.push(`service secret ${options.maskSecrets ? "********" : config.serviceSecret}`);
   lines.push(`datastore capacity-mb ${config.datastore.capacityMb}`);
   lines.push(`datastore replacement-policy ${config.datastore.replacementPolicy}`);
   lines.push(`${s.master ? "" : "no "}datastore sync master`);

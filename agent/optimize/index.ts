@@ -12,6 +12,8 @@ import type { ApplianceConfig, InPathRule } from "../config/types.ts";
 import { asTandemError } from "../errors.ts";
 import type { ApplyResult, ConnectionInfo, OptimizationService, OptimizerStats } from "../services.ts";
 import { LearnedIndex } from "../sdr/learned.ts";
+import type { SegmentStore } from "../store/types.ts";
+import { commitGatedStore } from "./commit-gate.ts";
 import { connectTcp, listenTcp, type Connection, type TcpListener } from "../wire/connection.ts";
 import { clientHandshake, serverHandshake, type LocalHello } from "../wire/handshake.ts";
 import { connectLan, listenLan, type LanSocket, type LanSocketData } from "./lan.ts";
@@ -63,9 +65,13 @@ class OptimizationServiceImpl implements OptimizationService {
    *  memory overlay) is not closed and reopened between one connection and the next. */
   private learnedIndex: LearnedIndex | null = null;
   private pooledSecret: string | null = null;
+  /** The store as the codec sees it: writes pass the sync-mode commit gate. One view for
+   *  the service's lifetime, so the codec's per-store caches are shared by every session. */
+  private readonly codecStore: SegmentStore;
 
   constructor(private readonly ctx: ApplianceContext) {
     this.statistics = new OptimizerStatistics(ctx.metrics);
+    this.codecStore = commitGatedStore(ctx);
   }
 
   private log(severity: "error" | "warning" | "notice" | "info" | "debug", message: string, alarm?: string): void {
@@ -325,7 +331,7 @@ class OptimizationServiceImpl implements OptimizationService {
 
   private runSession(t: Tracked, lan: LanSocket, conn: Connection, peer: string, early: unknown[]): void {
     const session = new Session({
-      lan, conn, store: this.ctx.store,
+      lan, conn, store: this.codecStore,
       log: (m) => this.log("info", m),
       onEnd: (end: SessionEnd) => {
         this.statistics.close(t);

@@ -6,6 +6,7 @@
 // it is a hint only, so a stale or missing one costs a round trip, never correctness.
 import { LearnedIndex } from "../sdr/learned.ts";
 import type { SegmentStore, StoredSegment } from "../store/types.ts";
+import { storeView } from "../store/view.ts";
 
 export interface HintedStore {
   store: SegmentStore;
@@ -36,16 +37,8 @@ export function withSuccessorHints(store: SegmentStore): HintedStore {
     return entries;
   };
 
-  const hinted = new Proxy(store, {
-    get(target, prop) {
-      if (prop === "getStored") return getStored;
-      if (prop === "putStored") return putStored;
-      const value = Reflect.get(target, prop, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
   return {
-    store: hinted,
+    store: storeView(store, { getStored, putStored }),
     close: async () => {
       await hints?.close();
       hints = null;

@@ -290,3 +290,12 @@ describe("seeded fuzz", () => {
     }
   });
 });
+
+test("service secret: the inner-channel peering secret is set, rendered, masked, undone and validated", () => {
+  const set = applyConfigLines(defaultConfig, ["service secret channel-secret-1"]).config;
+  expect(set.serviceSecret).toBe("channel-secret-1");
+  expect(renderConfig(set)).toContain("service secret channel-secret-1\n");
+  expect(renderConfig(set, { maskSecrets: true })).toContain("service secret ********\n");
+  expect(applyConfigLines(set, ["no service secret"]).config.serviceSecret).toBeNull();
+  expect(() => applyConfigLines(defaultConfig, ["service secret short"])).toThrow(/8 to 128 characters/);
+});
