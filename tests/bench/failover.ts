@@ -14,11 +14,21 @@ const lab = await startLab({ syncEnabled: true, files });
 try {
   await lab.waitInSync(lab.backup);
   await lab.fetchThroughBranch("corpus");
-  const warmMaster = await lab.fetchThroughBranch("corpus");
+  // Single warm passes vary with flush timing: take the median of three on each side.
+  const warmPasses = async () => {
+    const passes = [];
+    for (let i = 0; i < 3; i++) passes.push(await lab.fetchThroughBranch("corpus"));
+    return passes;
+  };
+  const median = <T extends { wanBytes: number }>(passes: T[]): T => [...passes].sort((a, b) => a.wanBytes - b.wanBytes)[1]!;
+  const masterPasses = await warmPasses();
+  const warmMaster = median(masterPasses);
   await lab.waitInSync(lab.backup);
 
   await lab.killMaster();
-  const afterKill = await lab.fetchThroughBranch("corpus");
+  const backupPasses = await warmPasses();
+  const afterKill = backupPasses[0]!;
+  const warmBackup = median(backupPasses);
   const backupControl = await lab.backup.control();
   const storedBefore = (await backupControl.datastore()).stats.storedBytes;
   await lab.fetchThroughBranch("missed");
@@ -29,16 +39,17 @@ try {
   const resync = await (await master.control()).syncStatus();
 
   const reductionViaMaster = warmMaster.bytes / warmMaster.wanBytes;
-  const reductionViaBackup = afterKill.bytes / afterKill.wanBytes;
+  const reductionViaBackup = warmBackup.bytes / warmBackup.wanBytes;
   console.log(JSON.stringify({
     corpus_bytes: before.length,
-    warm_wan_bytes_via_master: warmMaster.wanBytes,
-    warm_wan_bytes_via_backup: afterKill.wanBytes,
+    warm_wan_bytes_via_master: masterPasses.map((p) => p.wanBytes),
+    warm_wan_bytes_via_backup: backupPasses.map((p) => p.wanBytes),
     savings_kept: Number((reductionViaBackup / reductionViaMaster).toFixed(4)),
+    first_pass_savings_kept: Number(((afterKill.bytes / afterKill.wanBytes) / reductionViaMaster).toFixed(4)),
     takeover_ms: Number(afterKill.firstByteMs.toFixed(1)),
     rejoin_resync_bytes: resync.receivedBytes,
     missed_bytes: missedBytes,
-    intact: warmMaster.intact && afterKill.intact,
+    intact: [...masterPasses, ...backupPasses].every((p) => p.intact),
   }));
 } finally {
   await lab.stop();
