@@ -36,6 +36,9 @@ afterEach(async () => {
 test("after the master is killed, the backup serves the warm pass with the savings intact; the old master rejoins", async () => {
   lab = await startLab({ syncEnabled: true, files: realFiles() });
   try {
+    // Agents run with a working directory outside the checkout: every service, the web
+    // UI included, must come up there too.
+    for (const agent of [lab.branch, lab.master!, lab.backup]) expect(agent.web).toStartWith("http://");
     expect(await lab.waitInSync(lab.backup)).toBe(true);
 
     // Cold and warm passes via the master, with other traffic through the master meanwhile.

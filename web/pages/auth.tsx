@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 // Pages reachable without a session: first boot (set the admin password), login, and
 // the refusal shown when first boot is opened from the network without the token.
 import { BarePage } from "./layout.tsx";

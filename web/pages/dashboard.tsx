@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 // Dashboard: optimization (LAN vs WAN bytes and reduction over time), data store
 // (usage against capacity, hit rate) and sync (state, role, peer, lag over time,
 // initial-sync progress), first painted from the status view and then kept live.

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 // The page frame shared by every signed-in page: top bar with the appliance name and
 // the Save / Restart / Log out buttons (each a form carrying the CSRF token), the page
 // tabs, the one-shot flash message, and the data attributes the live-update script reads.

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 // Read-mostly pages: live connection list, data store statistics with the clear
 // button, alarms and log, and the running configuration.
 import type { ConnectionInfo } from "../../agent/services.ts";

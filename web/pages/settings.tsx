@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 // The pages that change configuration: data store sync and in-path rules. Their forms
 // post to the server, which turns the fields into console-grammar lines for
 // control.configure(); a rejected line comes back here as the TandemError message,
