@@ -3,7 +3,7 @@
 // file:line: reason), opens the segment store, creates the event log and metrics,
 // serves the control API on the data directory's sockets, and starts the services
 // through a small registry (data store sync, optimization, web UI). A service whose
-// module is absent is reported "not installed" and the appliance runs without it.
+// module fails to load or start is reported "failed" and the appliance runs without it.
 // `restart` stops and recreates the services in process (clean: clears the store
 // first); SIGTERM/SIGINT stop everything and exit 0. Prints one line to stdout when
 // ready: `tandem: ready web=http://A:P control=<socket>`.
@@ -21,6 +21,7 @@ import { EventLog } from "./events.ts";
 import { MetricsRegistry } from "./metrics/registry.ts";
 import type { ApplyResult, OptimizationService, Service, SyncService } from "./services.ts";
 import type { SegmentStore } from "./store/types.ts";
+import { openSegmentStore, registerStoreMetrics } from "./store/index.ts";
 import { readApplianceVersion, type ApplianceVersion } from "./version.ts";
 
 const mib = 1024 * 1024;
@@ -33,8 +34,6 @@ interface WebHandle { url: string; stop(): Promise<void> }
 interface ServiceEntry {
   name: "sync" | "optimization" | "web";
   label: string;
-  /** Module path relative to agent/ (to tell "not installed" from "failed to load"). */
-  module: string;
   /** Loads the module. A literal import() path, so `bun build` bundles it into the image. */
   load(): Promise<Record<string, unknown>>;
   needsStore: boolean;
@@ -47,17 +46,17 @@ function bindOf(c: ApplianceConfig): string {
 
 const registry: ServiceEntry[] = [
   {
-    name: "sync", label: "data store sync", module: "./sync/index.ts", needsStore: true,
+    name: "sync", label: "data store sync", needsStore: true,
     load: () => import("./sync/index.ts"),
     create: async (mod, ctx) => await (mod.createSyncService as (c: ApplianceContext) => SyncService | Promise<SyncService>)(ctx),
   },
   {
-    name: "optimization", label: "optimization service", module: "./optimize/index.ts", needsStore: true,
+    name: "optimization", label: "optimization service", needsStore: true,
     load: () => import("./optimize/index.ts"),
     create: async (mod, ctx) => await (mod.createOptimizationService as (c: ApplianceContext) => OptimizationService | Promise<OptimizationService>)(ctx),
   },
   {
-    name: "web", label: "web UI", module: "../web/server.ts", needsStore: false,
+    name: "web", label: "web UI", needsStore: false,
     load: () => import("../web/server.ts"),
     create: async (mod, ctx) => {
       // The web server starts on creation; wrap it in the Service shape. Its address
@@ -148,25 +147,13 @@ export class Appliance implements ControlledAppliance {
   controlSocket(): string | null { return this.controlServer?.socketPath ?? null; }
 
   async openStore(): Promise<void> {
-    const path = join(import.meta.dir, "store", "index.ts");
-    let mod: Record<string, unknown>;
-    try {
-      mod = await import("./store/index.ts");
-    } catch (err) {
-      this.storeInfo = existsSync(path)
-        ? { name: "store", state: "failed", detail: asTandemError(err).message }
-        : { name: "store", state: "not installed", detail: "data store module not installed" };
-      this.events.emit(existsSync(path) ? "error" : "warning", "store", `data store ${this.storeInfo.state}: ${this.storeInfo.detail}`);
-      return;
-    }
-    const open = mod.openSegmentStore as (o: Record<string, unknown>) => Promise<SegmentStore>;
     const ds = this.running.datastore;
     // An unusable store stops boot: running without it would silently lose the savings.
-    this.storeHandle = await open({
+    this.storeHandle = await openSegmentStore({
       dir: this.dataDir, capacityBytes: ds.capacityMb * mib, policy: ds.replacementPolicy,
       model: this.version.model, softwareVersion: this.version.softwareVersion, events: this.events,
     });
-    (mod.registerStoreMetrics as (r: MetricsRegistry, s: () => SegmentStore | null) => void)(this.metrics, () => this.storeHandle);
+    registerStoreMetrics(this.metrics, () => this.storeHandle);
     this.storeInfo = { name: "store", state: "running", detail: this.storeHandle.path };
   }
 
@@ -184,14 +171,8 @@ export class Appliance implements ControlledAppliance {
     try {
       mod = await entry.load();
     } catch (err) {
-      const file = join(import.meta.dir, entry.module);
-      if (!existsSync(file)) {
-        Object.assign(info, { state: "not installed", detail: `${entry.label} not installed` });
-        this.events.emit("warning", entry.name, `${entry.label} not installed`);
-      } else {
-        Object.assign(info, { state: "failed", detail: `cannot load: ${asTandemError(err).message}` });
-        this.events.emit("error", entry.name, `${entry.label} failed to load: ${asTandemError(err).message}`);
-      }
+      Object.assign(info, { state: "failed", detail: `cannot load: ${asTandemError(err).message}` });
+      this.events.emit("error", entry.name, `${entry.label} failed to load: ${asTandemError(err).message}`);
       return;
     }
     try {
