@@ -75,7 +75,7 @@ export function branchConfig(): string[] {
   ];
 }
 
-export async function startLab(options: { syncEnabled: boolean; files: Map<string, Uint8Array>; dir?: string }): Promise<Lab> {
+export async function startLab(options: { syncEnabled: boolean; files: Map<string, Uint8Array>; dir?: string; dataCentreExtra?: string[] }): Promise<Lab> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "tandem-failover-"));
   const server = Bun.serve({
     hostname: fileServerAddr, port: fileServerPort,
@@ -85,10 +85,10 @@ export async function startLab(options: { syncEnabled: boolean; files: Map<strin
       return body ? new Response(body as Uint8Array<ArrayBuffer>) : new Response("not found", { status: 404 });
     },
   });
-  const startMaster = () => startAgent({ name: "master", dir: join(dir, "master"), configLines: dataCentreConfig(masterAddr, backupAddr, true, options.syncEnabled) });
+  const startMaster = () => startAgent({ name: "master", dir: join(dir, "master"), configLines: dataCentreConfig(masterAddr, backupAddr, true, options.syncEnabled, options.dataCentreExtra) });
   const agents = {
     master: await startMaster() as Agent | null,
-    backup: await startAgent({ name: "backup", dir: join(dir, "backup"), configLines: dataCentreConfig(backupAddr, masterAddr, false, options.syncEnabled) }),
+    backup: await startAgent({ name: "backup", dir: join(dir, "backup"), configLines: dataCentreConfig(backupAddr, masterAddr, false, options.syncEnabled, options.dataCentreExtra) }),
     branch: await startAgent({ name: "branch", dir: join(dir, "branch"), configLines: branchConfig() }),
   };
 
