@@ -13,6 +13,9 @@ import { prepareValues, type PrepInput, type PrepOutput } from "./prepare.ts";
 export const prepPoolSegmentsMin = 32;
 /** Batches waiting in or for the worker before further ones are prepared inline. */
 export const prepPoolJobsMax = 64;
+/** A batch the worker has not answered by then is prepared inline (its late answer is
+ *  ignored): a lost worker message must cost time, never a write that never ends. */
+export const prepJobTimeoutMs = 5_000;
 
 /** Bun's Worker has Node's ref/unref; its typings do not say so. */
 type RefWorker = Worker & { ref(): void; unref(): void };
@@ -33,7 +36,14 @@ class PrepPool {
     const worker = this.jobs.size < prepPoolJobsMax ? this.ensureWorker() : null;
     if (!worker) return prepareValues(input);
     const id = this.nextId++;
-    const done = new Promise<PrepOutput>((resolve) => this.jobs.set(id, { input, resolve }));
+    const done = new Promise<PrepOutput>((resolve) => {
+      const timer = setTimeout(() => {
+        if (!this.jobs.delete(id)) return;
+        if (this.jobs.size === 0) worker.unref();
+        resolve(prepareValues(input));
+      }, prepJobTimeoutMs);
+      this.jobs.set(id, { input, resolve: (output) => { clearTimeout(timer); resolve(output); } });
+    });
     if (this.jobs.size === 1) worker.ref();
     // Copied, not transferred: the input stays here for the inline fallback.
     worker.postMessage({ id, input });
