@@ -52,7 +52,12 @@ async function stopAll(): Promise<void> {
   fileServer.stop(true);
   rmSync(dir, { recursive: true, force: true });
 }
-process.on("SIGINT", () => { console.log("\nstopping the lab..."); void stopAll().then(() => process.exit(0)); });
+let running = true;
+process.on("SIGINT", () => {
+  running = false;
+  console.log("\nstopping the lab...");
+  void stopAll().then(() => process.exit(0));
+});
 
 agents.push(await startAgent({ name: "dc-master", dir: join(dir, "master"), configLines: dcConfig(2, 3, true) }));
 agents.push(await startAgent({ name: "dc-backup", dir: join(dir, "backup"), configLines: dcConfig(3, 2, false) }));
@@ -72,8 +77,6 @@ for (const agent of [branch, master, backup]) {
 }
 console.log(`Traffic: the branch fetches http://${net}.1:8000/<file> in a loop. Ctrl-C stops the lab.\n`);
 
-let running = true;
-process.on("SIGINT", () => { running = false; });
 void (async () => {
   const names = [...files.keys()];
   for (let i = 0; running; i++) {
