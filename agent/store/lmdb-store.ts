@@ -444,7 +444,7 @@ export class LmdbSegmentStore implements SegmentStore {
     }
     checkMetaRecords(meta);
     if (fresh.length === 0 && !meta) return [];
-    const packed = packSegments(fresh.map((s) => s.data), fresh.map((s) => s.label));
+    const packed = packSegments(fresh);
     const createdS = Math.floor(Date.now() / 1000);
     return this.sequenced(async () => {
       const output = await prepare({ ...packed, origin, createdS }, this.prepWorker);

@@ -1,11 +1,12 @@
 // Turns new segments into at-rest values before they are queued for LMDB: checks
 // that each segment's data hashes to its label (a mismatch fails the whole call,
-// naming the label) and LZ4-compresses it, raw when compression does not pay. Pure
+// naming the label) unless the caller computed that label here from the same bytes,
+// and LZ4-compresses it, raw when compression does not pay. Pure
 // and synchronous, so the same code runs on the caller's thread or in a prep worker
 // (prep-pool.ts) when a batch is large enough to be worth the hop.
 import { compressSegment, hashMany } from "./codec.ts";
 import { encodeValue, labelHex, labelsEqual } from "./format.ts";
-import { labelBytes, type Origin } from "./types.ts";
+import { labelBytes, type Origin, type SegmentInput } from "./types.ts";
 
 export interface PrepInput {
   /** Segment bytes laid end to end. */
@@ -13,6 +14,8 @@ export interface PrepInput {
   lengths: Uint32Array;
   /** Labels laid end to end, 32 bytes each. */
   labels: Uint8Array;
+  /** Per segment: 1 when its label was computed in this process from these bytes (not re-hashed). */
+  computedHere: Uint8Array;
   origin: Origin;
   createdS: number;
 }
@@ -21,17 +24,20 @@ export interface PrepInput {
 export type PrepOutput = { values: Uint8Array[] } | { badLabel: string };
 
 export function prepareValues(input: PrepInput): PrepOutput {
-  const { joined, lengths, labels, origin, createdS } = input;
+  const { joined, lengths, labels, computedHere, origin, createdS } = input;
   const pieces: Uint8Array[] = [];
+  const checked: number[] = [];
   let offset = 0;
-  for (const length of lengths) {
-    pieces.push(joined.subarray(offset, offset + length));
-    offset += length;
+  for (let i = 0; i < lengths.length; i++) {
+    pieces.push(joined.subarray(offset, offset + lengths[i]!));
+    offset += lengths[i]!;
+    if (computedHere[i] !== 1) checked.push(i);
   }
-  const hashes = hashMany(pieces);
-  for (let i = 0; i < pieces.length; i++) {
+  const hashes = hashMany(checked.map((i) => pieces[i]!));
+  for (let k = 0; k < checked.length; k++) {
+    const i = checked[k]!;
     const label = labels.subarray(i * labelBytes, (i + 1) * labelBytes);
-    if (!labelsEqual(hashes.subarray(i * labelBytes, (i + 1) * labelBytes), label)) return { badLabel: labelHex(label) };
+    if (!labelsEqual(hashes.subarray(k * labelBytes, (k + 1) * labelBytes), label)) return { badLabel: labelHex(label) };
   }
   return {
     values: pieces.map((data) => {
@@ -42,18 +48,20 @@ export function prepareValues(input: PrepInput): PrepOutput {
 }
 
 /** Packs segments for prepareValues (one copy, transferable to a worker). */
-export function packSegments(datas: Uint8Array[], labelList: Uint8Array[]): { joined: Uint8Array; lengths: Uint32Array; labels: Uint8Array } {
+export function packSegments(segments: SegmentInput[]): Pick<PrepInput, "joined" | "lengths" | "labels" | "computedHere"> {
   let total = 0;
-  for (const data of datas) total += data.length;
+  for (const { data } of segments) total += data.length;
   const joined = new Uint8Array(total);
-  const lengths = new Uint32Array(datas.length);
-  const labels = new Uint8Array(datas.length * labelBytes);
+  const lengths = new Uint32Array(segments.length);
+  const labels = new Uint8Array(segments.length * labelBytes);
+  const computedHere = new Uint8Array(segments.length);
   let offset = 0;
-  datas.forEach((data, i) => {
+  segments.forEach(({ data, label, labelComputedHere }, i) => {
     joined.set(data, offset);
     offset += data.length;
     lengths[i] = data.length;
-    labels.set(labelList[i]!, i * labelBytes);
+    labels.set(label, i * labelBytes);
+    computedHere[i] = labelComputedHere === true ? 1 : 0;
   });
-  return { joined, lengths, labels };
+  return { joined, lengths, labels, computedHere };
 }

@@ -108,6 +108,30 @@ describe("segment store", () => {
     await store.close();
   });
 
+  test("labels computed here are not re-hashed; every other segment of the same call still is", async () => {
+    for (const prepWorker of [true, false]) {
+      const store = await open(tempDir(), { prepWorker });
+      const local = makeSegments(60, 50).map((s) => ({ ...s, labelComputedHere: true }));
+      const fromPeer = makeSegments(60, 51);
+      // A wrong label without the flag is refused even when its neighbours carry it.
+      const mixed = [...local.slice(0, 30), { label: fromPeer[1]!.label, data: fromPeer[0]!.data }];
+      await expectError(store.putSegments(mixed, "local"), "corrupt");
+      expect(store.count()).toBe(0);
+      await store.putSegments([...local, ...fromPeer], "local");
+      for (const s of [local[0]!, local[59]!, fromPeer[0]!]) expect(store.get(s.label, { verify: true })).toEqual(s.data);
+      // The flag is a promise by the caller, not a check: a broken promise is still
+      // detected on a verified read (or by `tandem store verify`) and never served.
+      const [lie] = makeSegments(1, 52);
+      const [other] = makeSegments(1, 53);
+      await store.putSegments([{ label: lie!.label, data: other!.data, labelComputedHere: true }], "local");
+      expect(store.get(lie!.label, { verify: true })).toBeUndefined();
+      expect(store.stats().corruptFound).toBe(1);
+      await store.idle();
+      expect(store.has(lie!.label)).toBe(false);
+      await store.close();
+    }
+  });
+
   test("meta given with segments is committed in the same transaction, and only with them", async () => {
     const dir = tempDir();
     const store = await open(dir);
