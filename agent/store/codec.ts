@@ -3,8 +3,9 @@
 // WASM module. A segment is kept raw when LZ4 does not save at least 1/16 of it,
 // because then the decompression on every read costs more than the bytes saved.
 import { blake3, blake3Many } from "../../wasm/index.ts";
-import { lz4CompressBlock, lz4DecompressBlock } from "../../wasm/lz4.ts";
+import { lz4CompressBlock, lz4CompressBlocks, lz4DecompressBlock } from "../../wasm/lz4.ts";
 import { TandemError } from "../errors.ts";
+import { valueHeaderBytes } from "./format.ts";
 import { labelBytes, type Label } from "./types.ts";
 
 /** Pieces hashed per WASM call when checking many segments (bounds the arena copy). */
@@ -36,10 +37,19 @@ export function hashMany(datas: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** Compression pays when it saves at least 1/2**savingShift of a segment. */
+const savingShift = 4;
+
 /** The LZ4 block of `data`, or null when compression does not pay. */
 export function compressSegment(data: Uint8Array): Uint8Array | null {
   const block = lz4CompressBlock(data);
-  return block.length + (data.length >>> 4) <= data.length ? block : null;
+  return block.length + (data.length >>> savingShift) <= data.length ? block : null;
+}
+
+/** At-rest values of many segments: valueHeaderBytes left for the header, then the LZ4
+ *  block, or the raw bytes when compression does not pay (`compressed[i]` is 0). */
+export function compressSegments(datas: Uint8Array[]): { values: Uint8Array[]; compressed: Uint8Array } {
+  return lz4CompressBlocks(datas, { headerBytes: valueHeaderBytes, savingShift });
 }
 
 /** Raw bytes of an LZ4 block that must decode to exactly `rawBytes`; `corrupt` otherwise. */

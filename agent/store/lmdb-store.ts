@@ -24,8 +24,8 @@ import { TandemError } from "../errors.ts";
 import type { EventLog } from "../events.ts";
 import { openStoreDbs } from "./env.ts";
 import { decompressSegment, hashMany, hashOne } from "./codec.ts";
-import { prepare } from "./prep-pool.ts";
-import { packSegments } from "./prepare.ts";
+import { prepareOnWorker, worthWorker } from "./prep-pool.ts";
+import { packSegments, prepareSegments, type PrepOutput } from "./prepare.ts";
 import {
   assertLabel, decodeChange, decodeHeader, encodeChange, encodeValue, labelHex, labelsEqual, segmentBytesMax,
   storedPayloadBytesMax, valueFormatVersion, valueHeaderBytes,
@@ -444,17 +444,23 @@ export class LmdbSegmentStore implements SegmentStore {
     }
     checkMetaRecords(meta);
     if (fresh.length === 0 && !meta) return [];
-    const packed = packSegments(fresh);
     const createdS = Math.floor(Date.now() / 1000);
-    return this.sequenced(async () => {
-      const output = await prepare({ ...packed, origin, createdS }, this.prepWorker);
+    const toItems = (output: PrepOutput): Prepared[] => {
       if ("badLabel" in output) throw new TandemError("corrupt", `segment data does not hash to its label ${output.badLabel}`);
-      const items = output.values.map((value, i) => ({
-        label: packed.labels.slice(i * labelBytes, (i + 1) * labelBytes), value, rawBytes: packed.lengths[i]!,
-      }));
+      return output.values.map((value, i) => ({ label: new Uint8Array(fresh[i]!.label), value, rawBytes: fresh[i]!.data.length }));
+    };
+    const queued = (items: Prepared[]) => {
       const { done, promise } = settle<ChangeEntry[]>();
-      return { op: { kind: "put", items, origin, meta, done }, promise };
-    });
+      return { op: { kind: "put", items, origin, meta, done } as Op, promise };
+    };
+    if (!worthWorker(fresh.length, this.prepWorker)) {
+      // Inline: prepared now, on the caller's turn, straight from its buffers.
+      const items = toItems(prepareSegments(fresh, origin, createdS));
+      return this.sequenced(async () => queued(items));
+    }
+    // The worker gets a packed copy, taken now: the caller may reuse its buffers.
+    const packed = packSegments(fresh);
+    return this.sequenced(async () => queued(toItems(await prepareOnWorker({ ...packed, origin, createdS }))));
   }
 
   async putStored(segments: StoredSegment[], origin: Origin, meta?: Record<string, unknown>): Promise<ChangeEntry[]> {

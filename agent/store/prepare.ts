@@ -1,11 +1,11 @@
 // Turns new segments into at-rest values before they are queued for LMDB: checks
 // that each segment's data hashes to its label (a mismatch fails the whole call,
 // naming the label) unless the caller computed that label here from the same bytes,
-// and LZ4-compresses it, raw when compression does not pay. Pure
-// and synchronous, so the same code runs on the caller's thread or in a prep worker
-// (prep-pool.ts) when a batch is large enough to be worth the hop.
-import { compressSegment, hashMany } from "./codec.ts";
-import { encodeValue, labelHex, labelsEqual } from "./format.ts";
+// and LZ4-compresses it, raw when compression does not pay. Pure and synchronous, so
+// the same code runs on the caller's thread or in a prep worker (prep-pool.ts) when a
+// batch is large enough to be worth the hop; only the worker needs the bytes packed.
+import { compressSegments, hashMany } from "./codec.ts";
+import { labelHex, labelsEqual, writeValueHeader } from "./format.ts";
 import { labelBytes, type Origin, type SegmentInput } from "./types.ts";
 
 export interface PrepInput {
@@ -23,28 +23,38 @@ export interface PrepInput {
 /** Either every value (header with seq 0 + payload), or the first label that did not match. */
 export type PrepOutput = { values: Uint8Array[] } | { badLabel: string };
 
+/** Prepares packed segments (the worker's form). */
 export function prepareValues(input: PrepInput): PrepOutput {
-  const { joined, lengths, labels, computedHere, origin, createdS } = input;
-  const pieces: Uint8Array[] = [];
-  const checked: number[] = [];
+  const { joined, lengths } = input;
+  const pieces: Uint8Array[] = new Array(lengths.length);
   let offset = 0;
   for (let i = 0; i < lengths.length; i++) {
-    pieces.push(joined.subarray(offset, offset + lengths[i]!));
+    pieces[i] = joined.subarray(offset, offset + lengths[i]!);
     offset += lengths[i]!;
-    if (computedHere[i] !== 1) checked.push(i);
   }
+  return preparePieces(pieces, (i) => input.labels.subarray(i * labelBytes, (i + 1) * labelBytes), (i) => input.computedHere[i] === 1, input.origin, input.createdS);
+}
+
+/** Prepares segments as the caller gave them, without packing (inline preparation). */
+export function prepareSegments(segments: SegmentInput[], origin: Origin, createdS: number): PrepOutput {
+  return preparePieces(segments.map((s) => s.data), (i) => segments[i]!.label, (i) => segments[i]!.labelComputedHere === true, origin, createdS);
+}
+
+function preparePieces(
+  pieces: Uint8Array[], labelOf: (i: number) => Uint8Array, computedHere: (i: number) => boolean, origin: Origin, createdS: number,
+): PrepOutput {
+  const checked: number[] = [];
+  for (let i = 0; i < pieces.length; i++) if (!computedHere(i)) checked.push(i);
   const hashes = hashMany(checked.map((i) => pieces[i]!));
   for (let k = 0; k < checked.length; k++) {
-    const i = checked[k]!;
-    const label = labels.subarray(i * labelBytes, (i + 1) * labelBytes);
+    const label = labelOf(checked[k]!);
     if (!labelsEqual(hashes.subarray(k * labelBytes, (k + 1) * labelBytes), label)) return { badLabel: labelHex(label) };
   }
-  return {
-    values: pieces.map((data) => {
-      const block = compressSegment(data);
-      return encodeValue({ encoding: block ? "lz4" : "raw", origin, rawBytes: data.length, createdS, seq: 0 }, block ?? data);
-    }),
-  };
+  const { values, compressed } = compressSegments(pieces);
+  for (let i = 0; i < values.length; i++) {
+    writeValueHeader(values[i]!, { encoding: compressed[i] === 1 ? "lz4" : "raw", origin, rawBytes: pieces[i]!.length, createdS, seq: 0 });
+  }
+  return { values };
 }
 
 /** Packs segments for prepareValues (one copy, transferable to a worker). */
