@@ -670,13 +670,15 @@ export class LmdbSegmentStore implements SegmentStore {
         case "put": {
           const entries: ChangeEntry[] = [];
           for (const item of op.items) {
-            if (this.segments.doesExist(item.label)) continue;
-            const seq = ++c.lastSeq;
+            const seq = c.lastSeq + 1;
             const view = new DataView(item.value.buffer, item.value.byteOffset, valueHeaderBytes);
             view.setUint32(10, seq % 2 ** 32, true);
             view.setUint16(14, Math.floor(seq / 2 ** 32), true);
             view.setUint32(6, nowS, true);
-            this.segments.put(item.label, item.value);
+            // One B-tree descent: a segment already present (an earlier op of this
+            // batch, or a concurrent call) is left as it is.
+            if (!this.segments.putSync(item.label, item.value, { noOverwrite: true })) continue;
+            c.lastSeq = seq;
             this.changes.put(seq, encodeChange(item.label, op.origin));
             const tick = ++c.lastTick;
             this.order.put(tick, item.label);
