@@ -45,7 +45,7 @@ class PrepPool {
       this.jobs.set(id, { input, resolve: (output) => { clearTimeout(timer); resolve(output); } });
     });
     if (this.jobs.size === 1) worker.ref();
-    // Copied, not transferred: the input stays here for the inline fallback.
+    // Shared, not transferred (packSegments): the input stays here for the inline fallback.
     worker.postMessage({ id, input });
     return done;
   }

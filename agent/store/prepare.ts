@@ -57,11 +57,12 @@ function preparePieces(
   return { values };
 }
 
-/** Packs segments for prepareValues (one copy, transferable to a worker). */
+/** Packs segments for prepareValues: one copy, into shared memory, so that posting it
+ *  to the worker copies nothing more (and the copy stays here for the inline fallback). */
 export function packSegments(segments: SegmentInput[]): Pick<PrepInput, "joined" | "lengths" | "labels" | "computedHere"> {
   let total = 0;
   for (const { data } of segments) total += data.length;
-  const joined = new Uint8Array(total);
+  const joined = new Uint8Array(new SharedArrayBuffer(total));
   const lengths = new Uint32Array(segments.length);
   const labels = new Uint8Array(segments.length * labelBytes);
   const computedHere = new Uint8Array(segments.length);
