@@ -23,18 +23,35 @@ export function hashMany(datas: Uint8Array[]): Uint8Array {
     let end = start;
     let bytes = 0;
     while (end < datas.length && (end === start || bytes + datas[end]!.length <= hashBatchBytesMax)) bytes += datas[end++]!.length;
-    const joined = new Uint8Array(bytes);
     const lengths = new Uint32Array(end - start);
-    let offset = 0;
-    for (let i = start; i < end; i++) {
-      joined.set(datas[i]!, offset);
-      offset += datas[i]!.length;
-      lengths[i - start] = datas[i]!.length;
-    }
-    out.set(blake3Many(joined, lengths), start * labelBytes);
+    for (let i = start; i < end; i++) lengths[i - start] = datas[i]!.length;
+    out.set(blake3Many(contiguous(datas, start, end, bytes) ?? joinPieces(datas, start, end, bytes), lengths), start * labelBytes);
     start = end;
   }
   return out;
+}
+
+/** datas[start..end) as one view when they lie back to back in one buffer (a batch
+ *  packed for the prep worker, or segments cut from one stream): no copy needed. */
+function contiguous(datas: Uint8Array[], start: number, end: number, bytes: number): Uint8Array | null {
+  const first = datas[start]!;
+  let next = first.byteOffset + first.length;
+  for (let i = start + 1; i < end; i++) {
+    const piece = datas[i]!;
+    if (piece.buffer !== first.buffer || piece.byteOffset !== next) return null;
+    next += piece.length;
+  }
+  return new Uint8Array(first.buffer, first.byteOffset, bytes);
+}
+
+function joinPieces(datas: Uint8Array[], start: number, end: number, bytes: number): Uint8Array {
+  const joined = new Uint8Array(bytes);
+  let offset = 0;
+  for (let i = start; i < end; i++) {
+    joined.set(datas[i]!, offset);
+    offset += datas[i]!.length;
+  }
+  return joined;
 }
 
 /** Compression pays when it saves at least 1/2**savingShift of a segment. */
