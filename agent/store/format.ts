@@ -71,8 +71,7 @@ export function decodeHeader(value: Uint8Array): ValueHeader {
   };
 }
 
-export function encodeChange(label: Label, origin: Origin): Uint8Array {
-  const out = new Uint8Array(changeValueBytes);
+export function encodeChange(label: Label, origin: Origin, out = new Uint8Array(changeValueBytes)): Uint8Array {
   out.set(label, 0);
   out[labelBytes] = origin === "peer" ? 1 : 0;
   return out;

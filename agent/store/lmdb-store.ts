@@ -27,7 +27,7 @@ import { decompressSegment, hashMany, hashOne } from "./codec.ts";
 import { prepareOnWorker, worthWorker } from "./prep-pool.ts";
 import { packSegments, prepareSegments, type PrepOutput } from "./prepare.ts";
 import {
-  assertLabel, decodeChange, decodeHeader, encodeChange, encodeValue, labelHex, labelsEqual, segmentBytesMax,
+  assertLabel, changeValueBytes, decodeChange, decodeHeader, encodeChange, encodeValue, labelHex, labelsEqual, segmentBytesMax,
   storedPayloadBytesMax, valueFormatVersion, valueHeaderBytes,
 } from "./format.ts";
 import { identityHistoryMax, newIdentity, validateIdentity } from "./identity.ts";
@@ -447,7 +447,12 @@ export class LmdbSegmentStore implements SegmentStore {
     const createdS = Math.floor(Date.now() / 1000);
     const toItems = (output: PrepOutput): Prepared[] => {
       if ("badLabel" in output) throw new TandemError("corrupt", `segment data does not hash to its label ${output.badLabel}`);
-      return output.values.map((value, i) => ({ label: new Uint8Array(fresh[i]!.label), value, rawBytes: fresh[i]!.data.length }));
+      // Labels as views of one buffer (lmdb-js resolves one address per ArrayBuffer).
+      const labels = new Uint8Array(fresh.length * labelBytes);
+      return output.values.map((value, i) => {
+        labels.set(fresh[i]!.label, i * labelBytes);
+        return { label: labels.subarray(i * labelBytes, (i + 1) * labelBytes), value, rawBytes: fresh[i]!.data.length };
+      });
     };
     const queued = (items: Prepared[]) => {
       const { done, promise } = settle<ChangeEntry[]>();
@@ -669,6 +674,10 @@ export class LmdbSegmentStore implements SegmentStore {
       switch (op.kind) {
         case "put": {
           const entries: ChangeEntry[] = [];
+          // Change values in one buffer: lmdb-js resolves a value's address once per
+          // ArrayBuffer, and a small typed array of its own costs one each.
+          const changeValues = new Uint8Array(op.items.length * changeValueBytes);
+          let changeAt = 0;
           for (const item of op.items) {
             const seq = c.lastSeq + 1;
             const view = new DataView(item.value.buffer, item.value.byteOffset, valueHeaderBytes);
@@ -679,7 +688,7 @@ export class LmdbSegmentStore implements SegmentStore {
             // batch, or a concurrent call) is left as it is.
             if (!this.segments.putSync(item.label, item.value, { noOverwrite: true })) continue;
             c.lastSeq = seq;
-            this.changes.put(seq, encodeChange(item.label, op.origin));
+            this.changes.put(seq, encodeChange(item.label, op.origin, changeValues.subarray(changeAt, changeAt += changeValueBytes)));
             const tick = ++c.lastTick;
             this.order.put(tick, item.label);
             this.ticks.put(item.label, tick);
