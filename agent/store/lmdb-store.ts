@@ -686,7 +686,7 @@ export class LmdbSegmentStore implements SegmentStore {
             view.setUint32(6, nowS, true);
             // One B-tree descent: a segment already present (an earlier op of this
             // batch, or a concurrent call) is left as it is.
-            if (!this.segments.putSync(item.label, item.value, { noOverwrite: true })) continue;
+            if (!putIfAbsent(this.segments, item.label, item.value)) continue;
             c.lastSeq = seq;
             this.changes.put(seq, encodeChange(item.label, op.origin, changeValues.subarray(changeAt, changeAt += changeValueBytes)));
             const tick = ++c.lastTick;
@@ -975,6 +975,15 @@ export class LmdbSegmentStore implements SegmentStore {
     for (const n of this.rateBuckets) sum += n;
     return sum / rateWindowS;
   }
+}
+
+/** Puts unless the key exists; whether it wrote. lmdb-js's putSync returns that
+ *  boolean inside a write transaction, though its typings say void: anything else
+ *  would mean a changed lmdb-js, and a store that silently writes nothing. */
+function putIfAbsent(db: Database<Uint8Array, Uint8Array>, key: Uint8Array, value: Uint8Array): boolean {
+  const written = db.putSync(key, value, { noOverwrite: true }) as unknown;
+  if (typeof written !== "boolean") throw new Error(`lmdb putSync returned ${typeof written}, not whether it wrote`);
+  return written;
 }
 
 function checkCapacity(capacityBytes: number, policy: string): void {
