@@ -688,9 +688,9 @@ export class LmdbSegmentStore implements SegmentStore {
             // batch, or a concurrent call) is left as it is.
             if (!putIfAbsent(this.segments, item.label, item.value)) continue;
             c.lastSeq = seq;
-            this.changes.put(seq, encodeChange(item.label, op.origin, changeValues.subarray(changeAt, changeAt += changeValueBytes)));
+            putLast(this.changes, seq, encodeChange(item.label, op.origin, changeValues.subarray(changeAt, changeAt += changeValueBytes)));
             const tick = ++c.lastTick;
-            this.order.put(tick, item.label);
+            putLast(this.order, tick, item.label);
             this.ticks.put(item.label, tick);
             c.segments++;
             c.rawBytes += item.rawBytes;
@@ -819,7 +819,7 @@ export class LmdbSegmentStore implements SegmentStore {
       if (tick === undefined || tick > c.lastTick - recentTicks) continue;
       this.order.remove(tick);
       const next = ++c.lastTick;
-      this.order.put(next, label);
+      putLast(this.order, next, label);
       this.ticks.put(label, next);
     }
     this.touches.clear();
@@ -984,6 +984,13 @@ function putIfAbsent(db: Database<Uint8Array, Uint8Array>, key: Uint8Array, valu
   const written = db.putSync(key, value, { noOverwrite: true }) as unknown;
   if (typeof written !== "boolean") throw new Error(`lmdb putSync returned ${typeof written}, not whether it wrote`);
   return written;
+}
+
+/** Puts a key that sorts after every key of `db` (a new seq or tick) with LMDB's append
+ *  mode, which skips the search; a key that does not (never expected) is put normally. */
+function putLast(db: Database<Uint8Array, number>, key: number, value: Uint8Array): void {
+  if (db.putSync(key, value, { append: true }) as unknown === true) return;
+  db.putSync(key, value);
 }
 
 function checkCapacity(capacityBytes: number, policy: string): void {
