@@ -8,9 +8,10 @@
 // transaction drains the queue (up to writeBatchSegmentsMax segments) and applies all
 // of it at once, so concurrent putSegments calls coalesce into one durable commit;
 // segments, their change entries, order entries, counters and the caller's meta are
-// always in the same transaction. Hashing and compression happen before queuing, on
-// the caller's turn, so the transaction callback only copies bytes into LMDB while the
-// previous commit is still being flushed by lmdb-js's writer thread.
+// always in the same transaction. Hashing (skipped for labels the caller computed
+// here from the same bytes) and compression happen before queuing, on the caller's
+// turn or on the prep worker, so the transaction callback only copies bytes into LMDB
+// while the previous commit is still being flushed by lmdb-js's writer thread.
 //
 // Invariants (checked by audit.ts and the crash test): every change entry points to a
 // segment whose header carries that seq; every segment has a change entry unless its
