@@ -132,6 +132,22 @@ describe("segment store", () => {
     }
   });
 
+  test("rounds of concurrent batches on the worker each keep their own bytes", async () => {
+    const store = await open(tempDir(), { prepWorker: true });
+    const written: ReturnType<typeof makeSegments> = [];
+    for (let round = 0; round < 6; round++) {
+      const calls = [0, 1, 2, 3].map((k) => makeSegments(40 + k * 7, 100 + round * 4 + k, k === 3 ? "random" : "text", 3000 + k * 1500));
+      // Half the calls re-hashed on the worker: a byte from another batch would fail them.
+      const flagged = calls.map((segments, k) => segments.map((s) => ({ ...s, labelComputedHere: k % 2 === 0 })));
+      await Promise.all(flagged.map((segments) => store.putSegments(segments, "local")));
+      written.push(...calls.flat());
+    }
+    expect(store.count()).toBe(written.length);
+    for (const s of written) expect(store.get(s.label, { verify: true })).toEqual(s.data);
+    expect(store.stats().corruptFound).toBe(0);
+    await store.close();
+  });
+
   test("meta given with segments is committed in the same transaction, and only with them", async () => {
     const dir = tempDir();
     const store = await open(dir);
