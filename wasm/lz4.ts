@@ -113,6 +113,68 @@ export function lz4CompressBlock(src: Uint8Array, options?: Lz4BlockOptions): Ui
   return arena.copyOut(dstPtr, written);
 }
 
+/** Input bytes compressed per arena fill by lz4CompressBlocks (bounds the arena). */
+export const lz4BlocksGroupBytesMax = 8 * 1024 * 1024;
+
+export interface Lz4BlocksOptions {
+  /** Zero bytes left in front of every output value (the caller's header). */
+  headerBytes: number;
+  /** A block is kept only when it saves at least rawBytes >>> savingShift bytes; else the raw piece is. */
+  savingShift: number;
+}
+
+/**
+ * Many independent blocks in one pass (the segment store's writes): each output value
+ * is `headerBytes` of zeroes followed by the piece's LZ4 block, or by the piece itself
+ * when compression does not save enough (`compressed[i]` says which). The values are
+ * views into one buffer per group of pieces: one allocation and one copy out of WASM
+ * memory per group instead of two of each per piece.
+ */
+export function lz4CompressBlocks(pieces: Uint8Array[], options: Lz4BlocksOptions): { values: Uint8Array[]; compressed: Uint8Array } {
+  const { headerBytes, savingShift } = options;
+  const values: Uint8Array[] = new Array(pieces.length);
+  const compressed = new Uint8Array(pieces.length);
+  const sizes = new Int32Array(pieces.length);
+  const dstPtrs = new Float64Array(pieces.length);
+  let start = 0;
+  while (start < pieces.length) {
+    arena.reset();
+    let end = start;
+    let bytes = 0;
+    while (end < pieces.length && (end === start || bytes + pieces[end]!.length <= lz4BlocksGroupBytesMax)) {
+      const piece = checkBytes(pieces[end], "LZ4 input");
+      lz4CompressBound(piece.length);
+      bytes += piece.length;
+      end++;
+    }
+    let outBytes = 0;
+    for (let i = start; i < end; i++) {
+      const piece = pieces[i]!;
+      const srcPtr = putWindow(piece, undefined);
+      const dstCap = lz4CompressBound(piece.length);
+      const dstPtr = arena.reserve(dstCap);
+      const written = compressInArena(srcPtr, piece.length, 0, dstPtr, dstCap, false);
+      const keep = written + (piece.length >>> savingShift) <= piece.length;
+      compressed[i] = keep ? 1 : 0;
+      sizes[i] = keep ? written : piece.length;
+      dstPtrs[i] = dstPtr;
+      outBytes += headerBytes + sizes[i]!;
+    }
+    const out = new Uint8Array(outBytes);
+    const memory = arena.bytes();
+    let offset = 0;
+    for (let i = start; i < end; i++) {
+      const size = sizes[i]!;
+      if (compressed[i] === 1) out.set(memory.subarray(dstPtrs[i]!, dstPtrs[i]! + size), offset + headerBytes);
+      else out.set(pieces[i]!, offset + headerBytes);
+      values[i] = out.subarray(offset, offset + headerBytes + size);
+      offset += headerBytes + size;
+    }
+    start = end;
+  }
+  return { values, compressed };
+}
+
 /** Decompresses a block in the arena into `outPtr` (dictionary right before it); returns the size or throws. */
 function decompressInArena(srcPtr: number, srcLen: number, outPtr: number, rawBytesMax: number, dictLen: number): number {
   const written = kDecompressSafe(srcPtr, srcLen, outPtr, rawBytesMax, dictLen);

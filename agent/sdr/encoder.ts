@@ -346,7 +346,7 @@ export class SdrEncoder {
     this.expect = undefined;
     this.sent.set(label, data, key);
     this.cache.set(label, data, key);
-    this.learn.push({ label, data });
+    this.learn.push({ label, data, labelComputedHere: true }); // cut and hashed here (chunkAndHash)
     const features = this.resemblance ? superFeatures(data) : undefined;
     const delta = this.resemblance ? this.bestDelta(label, data, predictedBase, features) : undefined;
     if (delta) {

@@ -3,8 +3,9 @@
 // WASM module. A segment is kept raw when LZ4 does not save at least 1/16 of it,
 // because then the decompression on every read costs more than the bytes saved.
 import { blake3, blake3Many } from "../../wasm/index.ts";
-import { lz4CompressBlock, lz4DecompressBlock } from "../../wasm/lz4.ts";
+import { lz4CompressBlock, lz4CompressBlocks, lz4DecompressBlock } from "../../wasm/lz4.ts";
 import { TandemError } from "../errors.ts";
+import { valueHeaderBytes } from "./format.ts";
 import { labelBytes, type Label } from "./types.ts";
 
 /** Pieces hashed per WASM call when checking many segments (bounds the arena copy). */
@@ -22,24 +23,50 @@ export function hashMany(datas: Uint8Array[]): Uint8Array {
     let end = start;
     let bytes = 0;
     while (end < datas.length && (end === start || bytes + datas[end]!.length <= hashBatchBytesMax)) bytes += datas[end++]!.length;
-    const joined = new Uint8Array(bytes);
     const lengths = new Uint32Array(end - start);
-    let offset = 0;
-    for (let i = start; i < end; i++) {
-      joined.set(datas[i]!, offset);
-      offset += datas[i]!.length;
-      lengths[i - start] = datas[i]!.length;
-    }
-    out.set(blake3Many(joined, lengths), start * labelBytes);
+    for (let i = start; i < end; i++) lengths[i - start] = datas[i]!.length;
+    out.set(blake3Many(contiguous(datas, start, end, bytes) ?? joinPieces(datas, start, end, bytes), lengths), start * labelBytes);
     start = end;
   }
   return out;
 }
 
+/** datas[start..end) as one view when they lie back to back in one buffer (a batch
+ *  packed for the prep worker, or segments cut from one stream): no copy needed. */
+function contiguous(datas: Uint8Array[], start: number, end: number, bytes: number): Uint8Array | null {
+  const first = datas[start]!;
+  let next = first.byteOffset + first.length;
+  for (let i = start + 1; i < end; i++) {
+    const piece = datas[i]!;
+    if (piece.buffer !== first.buffer || piece.byteOffset !== next) return null;
+    next += piece.length;
+  }
+  return new Uint8Array(first.buffer, first.byteOffset, bytes);
+}
+
+function joinPieces(datas: Uint8Array[], start: number, end: number, bytes: number): Uint8Array {
+  const joined = new Uint8Array(bytes);
+  let offset = 0;
+  for (let i = start; i < end; i++) {
+    joined.set(datas[i]!, offset);
+    offset += datas[i]!.length;
+  }
+  return joined;
+}
+
+/** Compression pays when it saves at least 1/2**savingShift of a segment. */
+const savingShift = 4;
+
 /** The LZ4 block of `data`, or null when compression does not pay. */
 export function compressSegment(data: Uint8Array): Uint8Array | null {
   const block = lz4CompressBlock(data);
-  return block.length + (data.length >>> 4) <= data.length ? block : null;
+  return block.length + (data.length >>> savingShift) <= data.length ? block : null;
+}
+
+/** At-rest values of many segments: valueHeaderBytes left for the header, then the LZ4
+ *  block, or the raw bytes when compression does not pay (`compressed[i]` is 0). */
+export function compressSegments(datas: Uint8Array[]): { values: Uint8Array[]; compressed: Uint8Array } {
+  return lz4CompressBlocks(datas, { headerBytes: valueHeaderBytes, savingShift });
 }
 
 /** Raw bytes of an LZ4 block that must decode to exactly `rawBytes`; `corrupt` otherwise. */

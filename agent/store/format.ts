@@ -33,15 +33,20 @@ export interface ValueHeader {
 /** Builds header + payload as one buffer, ready to be put. */
 export function encodeValue(header: ValueHeader, payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(valueHeaderBytes + payload.length);
-  const view = new DataView(out.buffer);
-  out[0] = valueFormatVersion;
-  out[1] = (header.encoding === "lz4" ? flagLz4 : 0) | (header.origin === "peer" ? flagPeer : 0);
+  writeValueHeader(out, header);
+  out.set(payload, valueHeaderBytes);
+  return out;
+}
+
+/** Writes the header into the first valueHeaderBytes of `value` (payload already behind it). */
+export function writeValueHeader(value: Uint8Array, header: ValueHeader): void {
+  const view = new DataView(value.buffer, value.byteOffset, valueHeaderBytes);
+  value[0] = valueFormatVersion;
+  value[1] = (header.encoding === "lz4" ? flagLz4 : 0) | (header.origin === "peer" ? flagPeer : 0);
   view.setUint32(2, header.rawBytes, true);
   view.setUint32(6, header.createdS >>> 0, true);
   view.setUint32(10, header.seq % 2 ** 32, true);
   view.setUint16(14, Math.floor(header.seq / 2 ** 32), true);
-  out.set(payload, valueHeaderBytes);
-  return out;
 }
 
 /** Parses a stored value's header; throws `corrupt` when the bytes cannot be one. */
@@ -66,8 +71,7 @@ export function decodeHeader(value: Uint8Array): ValueHeader {
   };
 }
 
-export function encodeChange(label: Label, origin: Origin): Uint8Array {
-  const out = new Uint8Array(changeValueBytes);
+export function encodeChange(label: Label, origin: Origin, out = new Uint8Array(changeValueBytes)): Uint8Array {
   out.set(label, 0);
   out[labelBytes] = origin === "peer" ? 1 : 0;
   return out;

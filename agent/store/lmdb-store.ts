@@ -8,9 +8,10 @@
 // transaction drains the queue (up to writeBatchSegmentsMax segments) and applies all
 // of it at once, so concurrent putSegments calls coalesce into one durable commit;
 // segments, their change entries, order entries, counters and the caller's meta are
-// always in the same transaction. Hashing and compression happen before queuing, on
-// the caller's turn, so the transaction callback only copies bytes into LMDB while the
-// previous commit is still being flushed by lmdb-js's writer thread.
+// always in the same transaction. Hashing (skipped for labels the caller computed
+// here from the same bytes) and compression happen before queuing, on the caller's
+// turn or on the prep worker, so the transaction callback only copies bytes into LMDB
+// while the previous commit is still being flushed by lmdb-js's writer thread.
 //
 // Invariants (checked by audit.ts and the crash test): every change entry points to a
 // segment whose header carries that seq; every segment has a change entry unless its
@@ -24,10 +25,10 @@ import { TandemError } from "../errors.ts";
 import type { EventLog } from "../events.ts";
 import { openStoreDbs } from "./env.ts";
 import { decompressSegment, hashMany, hashOne } from "./codec.ts";
-import { prepare } from "./prep-pool.ts";
-import { packSegments } from "./prepare.ts";
+import { prepareOnWorker, worthWorker } from "./prep-pool.ts";
+import { packSegments, prepareSegments, type PrepOutput } from "./prepare.ts";
 import {
-  assertLabel, decodeChange, decodeHeader, encodeChange, encodeValue, labelHex, labelsEqual, segmentBytesMax,
+  assertLabel, changeValueBytes, decodeChange, decodeHeader, encodeChange, encodeValue, labelHex, labelsEqual, segmentBytesMax,
   storedPayloadBytesMax, valueFormatVersion, valueHeaderBytes,
 } from "./format.ts";
 import { identityHistoryMax, newIdentity, validateIdentity } from "./identity.ts";
@@ -444,17 +445,28 @@ export class LmdbSegmentStore implements SegmentStore {
     }
     checkMetaRecords(meta);
     if (fresh.length === 0 && !meta) return [];
-    const packed = packSegments(fresh.map((s) => s.data), fresh.map((s) => s.label));
     const createdS = Math.floor(Date.now() / 1000);
-    return this.sequenced(async () => {
-      const output = await prepare({ ...packed, origin, createdS }, this.prepWorker);
+    const toItems = (output: PrepOutput): Prepared[] => {
       if ("badLabel" in output) throw new TandemError("corrupt", `segment data does not hash to its label ${output.badLabel}`);
-      const items = output.values.map((value, i) => ({
-        label: packed.labels.slice(i * labelBytes, (i + 1) * labelBytes), value, rawBytes: packed.lengths[i]!,
-      }));
+      // Labels as views of one buffer (lmdb-js resolves one address per ArrayBuffer).
+      const labels = new Uint8Array(fresh.length * labelBytes);
+      return output.values.map((value, i) => {
+        labels.set(fresh[i]!.label, i * labelBytes);
+        return { label: labels.subarray(i * labelBytes, (i + 1) * labelBytes), value, rawBytes: fresh[i]!.data.length };
+      });
+    };
+    const queued = (items: Prepared[]) => {
       const { done, promise } = settle<ChangeEntry[]>();
-      return { op: { kind: "put", items, origin, meta, done }, promise };
-    });
+      return { op: { kind: "put", items, origin, meta, done } as Op, promise };
+    };
+    if (!worthWorker(fresh.length, this.prepWorker)) {
+      // Inline: prepared now, on the caller's turn, straight from its buffers.
+      const items = toItems(prepareSegments(fresh, origin, createdS));
+      return this.sequenced(async () => queued(items));
+    }
+    // The worker gets a packed copy, taken now: the caller may reuse its buffers.
+    const packed = packSegments(fresh);
+    return this.sequenced(async () => queued(toItems(await prepareOnWorker({ ...packed, origin, createdS }))));
   }
 
   async putStored(segments: StoredSegment[], origin: Origin, meta?: Record<string, unknown>): Promise<ChangeEntry[]> {
@@ -663,17 +675,23 @@ export class LmdbSegmentStore implements SegmentStore {
       switch (op.kind) {
         case "put": {
           const entries: ChangeEntry[] = [];
+          // Change values in one buffer: lmdb-js resolves a value's address once per
+          // ArrayBuffer, and a small typed array of its own costs one each.
+          const changeValues = new Uint8Array(op.items.length * changeValueBytes);
+          let changeAt = 0;
           for (const item of op.items) {
-            if (this.segments.doesExist(item.label)) continue;
-            const seq = ++c.lastSeq;
+            const seq = c.lastSeq + 1;
             const view = new DataView(item.value.buffer, item.value.byteOffset, valueHeaderBytes);
             view.setUint32(10, seq % 2 ** 32, true);
             view.setUint16(14, Math.floor(seq / 2 ** 32), true);
             view.setUint32(6, nowS, true);
-            this.segments.put(item.label, item.value);
-            this.changes.put(seq, encodeChange(item.label, op.origin));
+            // One B-tree descent: a segment already present (an earlier op of this
+            // batch, or a concurrent call) is left as it is.
+            if (!putIfAbsent(this.segments, item.label, item.value)) continue;
+            c.lastSeq = seq;
+            putLast(this.changes, seq, encodeChange(item.label, op.origin, changeValues.subarray(changeAt, changeAt += changeValueBytes)));
             const tick = ++c.lastTick;
-            this.order.put(tick, item.label);
+            putLast(this.order, tick, item.label);
             this.ticks.put(item.label, tick);
             c.segments++;
             c.rawBytes += item.rawBytes;
@@ -802,7 +820,7 @@ export class LmdbSegmentStore implements SegmentStore {
       if (tick === undefined || tick > c.lastTick - recentTicks) continue;
       this.order.remove(tick);
       const next = ++c.lastTick;
-      this.order.put(next, label);
+      putLast(this.order, next, label);
       this.ticks.put(label, next);
     }
     this.touches.clear();
@@ -958,6 +976,22 @@ export class LmdbSegmentStore implements SegmentStore {
     for (const n of this.rateBuckets) sum += n;
     return sum / rateWindowS;
   }
+}
+
+/** Puts unless the key exists; whether it wrote. lmdb-js's putSync returns that
+ *  boolean inside a write transaction, though its typings say void: anything else
+ *  would mean a changed lmdb-js, and a store that silently writes nothing. */
+function putIfAbsent(db: Database<Uint8Array, Uint8Array>, key: Uint8Array, value: Uint8Array): boolean {
+  const written = db.putSync(key, value, { noOverwrite: true }) as unknown;
+  if (typeof written !== "boolean") throw new Error(`lmdb putSync returned ${typeof written}, not whether it wrote`);
+  return written;
+}
+
+/** Puts a key that sorts after every key of `db` (a new seq or tick) with LMDB's append
+ *  mode, which skips the search; a key that does not (never expected) is put normally. */
+function putLast(db: Database<Uint8Array, number>, key: number, value: Uint8Array): void {
+  if (db.putSync(key, value, { append: true }) as unknown === true) return;
+  db.putSync(key, value);
 }
 
 function checkCapacity(capacityBytes: number, policy: string): void {

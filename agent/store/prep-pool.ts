@@ -45,7 +45,7 @@ class PrepPool {
       this.jobs.set(id, { input, resolve: (output) => { clearTimeout(timer); resolve(output); } });
     });
     if (this.jobs.size === 1) worker.ref();
-    // Copied, not transferred: the input stays here for the inline fallback.
+    // Shared, not transferred (packSegments): the input stays here for the inline fallback.
     worker.postMessage({ id, input });
     return done;
   }
@@ -90,7 +90,12 @@ class PrepPool {
 
 const pool = new PrepPool();
 
-/** Prepares a batch: on the worker when large enough and available, else inline. */
-export function prepare(input: PrepInput, useWorker: boolean): Promise<PrepOutput> | PrepOutput {
-  return useWorker && input.lengths.length >= prepPoolSegmentsMin ? pool.run(input) : prepareValues(input);
+/** Whether a batch of `segments` goes to the worker (large enough, and wanted). */
+export function worthWorker(segments: number, useWorker: boolean): boolean {
+  return useWorker && segments >= prepPoolSegmentsMin;
+}
+
+/** Prepares a packed batch on the worker when there is one, else inline. */
+export function prepareOnWorker(input: PrepInput): Promise<PrepOutput> {
+  return pool.run(input);
 }

@@ -8,7 +8,8 @@ self.onmessage = (event: MessageEvent<{ id: number; input: PrepInput }>) => {
   const { id, input } = event.data;
   try {
     const output = prepareValues(input);
-    const transfer = "values" in output ? output.values.map((v) => v.buffer as ArrayBuffer) : [];
+    // Values share a buffer per group of segments: each buffer is transferred once.
+    const transfer = "values" in output ? [...new Set(output.values.map((v) => v.buffer as ArrayBuffer))] : [];
     self.postMessage({ id, output }, transfer);
   } catch (err) {
     self.postMessage({ id, error: err instanceof Error ? err.message : String(err) });

@@ -11,6 +11,10 @@ export type Origin = "local" | "peer";
 export interface SegmentInput {
   label: Label;
   data: Uint8Array;           // raw segment bytes; must hash to label (checked before writing)
+  /** True only when this process computed `label` from these very bytes (the SDR
+   *  encoder's chunkAndHash): the store then does not hash them again. Never set for
+   *  bytes from a peer (decoder DEF/REP, sync); those are always re-hashed. */
+  labelComputedHere?: boolean;
 }
 
 /** A segment as kept at rest: LZ4 block (or raw when compression does not pay). */

@@ -1,10 +1,12 @@
 // Segment store micro-benchmark on real data: the corpus of unpacked npm tarballs cut
-// by FastCDC (2/8/16 KiB), written through putSegments (hash check + LZ4 + durable
-// LMDB commit, many calls in flight so they coalesce; with the prep worker, without
-// it, and without waiting for the flush), then read back with and without
-// verification. Also times the caller-side preparation (hash check + LZ4)
-// apart from the LMDB side (transaction callbacks + durable commits), so the figures
-// show where the time goes. Prints one JSON object as its last line.
+// by FastCDC (2/8/16 KiB), written through putSegments (LZ4 + durable LMDB commit,
+// many calls in flight so they coalesce; with the prep worker, without it, without
+// waiting for the flush, and with the hash check that bytes from a peer get), then
+// read back with and without verification. Also times the caller-side preparation
+// (LZ4) apart from the LMDB side (transaction callbacks + durable commits), so the
+// figures show where the time goes, and the process CPU per segment written, which
+// stays comparable on a machine that other work is loading. Prints one JSON object
+// as its last line.
 // Usage: bun run tests/bench/store.ts [--mb N] [--call N] [--inflight N]
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -34,7 +36,8 @@ export async function storeBench(options: { mb?: number; call?: number; inflight
     const key = Buffer.from(label).toString("hex");
     if (!seen.has(key)) {
       seen.add(key);
-      segments.push({ label, data: corpus.subarray(offset, offset + lengths[i]!) });
+      // As the SDR encoder writes them: labels computed here by chunkAndHash.
+      segments.push({ label, data: corpus.subarray(offset, offset + lengths[i]!), labelComputedHere: true });
     }
     offset += lengths[i]!;
   }
@@ -53,19 +56,23 @@ export async function storeBench(options: { mb?: number; call?: number; inflight
     // Calls of callSegments, `inflight` of them outstanding: they coalesce into fewer
     // transactions. Once with durable commits (the default), once resolving at commit
     // without waiting for the flush, to show what durability costs.
-    const writeAll = async (store: OpenedStore) => {
+    const writeAll = async (store: OpenedStore, input = segments) => {
       let commits = 0;
       store.onCommit(() => commits++);
       const start = performance.now();
+      const cpuStart = process.cpuUsage();
       const running = new Set<Promise<unknown>>();
-      for (let i = 0; i < segments.length; i += callSegments) {
-        const p = store.putSegments(segments.slice(i, i + callSegments), "local");
+      for (let i = 0; i < input.length; i += callSegments) {
+        const p = store.putSegments(input.slice(i, i + callSegments), "local");
         running.add(p);
         void p.finally(() => running.delete(p));
         if (running.size >= inflight) await Promise.race(running);
       }
       await Promise.all(running);
-      return { seconds: (performance.now() - start) / 1000, commits };
+      // CPU of every thread of the process (caller, prep worker, LMDB's writer): unlike
+      // the rate, it hardly moves when other processes load the machine.
+      const cpu = process.cpuUsage(cpuStart);
+      return { seconds: (performance.now() - start) / 1000, commits, cpuUsPerSegment: (cpu.user + cpu.system) / input.length };
     };
     const fast = await openSegmentStore({ dir: join(dir, "nondurable"), model: "bench", softwareVersion: "0", durable: false });
     const nondurable = await writeAll(fast);
@@ -73,6 +80,10 @@ export async function storeBench(options: { mb?: number; call?: number; inflight
     const single = await openSegmentStore({ dir: join(dir, "inline"), model: "bench", softwareVersion: "0", prepWorker: false });
     const inline = await writeAll(single);
     await single.close();
+    // Bytes from a peer (decoder DEF/REP) are re-hashed before they are written.
+    const checking = await openSegmentStore({ dir: join(dir, "verified"), model: "bench", softwareVersion: "0" });
+    const verified = await writeAll(checking, segments.map(({ label, data }) => ({ label, data })));
+    await checking.close();
     const store = await openSegmentStore({ dir, model: "bench", softwareVersion: "0" });
     const durable = await writeAll(store);
     const putS = durable.seconds;
@@ -88,7 +99,7 @@ export async function storeBench(options: { mb?: number; call?: number; inflight
     const stats = store.stats();
     await store.close();
 
-    // Split the write path: without the prep worker, putSegments hashes and compresses
+    // Split the write path: without the prep worker, putSegments compresses
     // before its first await, so issuing every call in one turn times the preparation,
     // and what follows until all resolve is LMDB alone (callbacks + durable commits).
     const split = await openSegmentStore({ dir: join(dir, "split"), model: "bench", softwareVersion: "0", prepWorker: false });
@@ -108,6 +119,10 @@ export async function storeBench(options: { mb?: number; call?: number; inflight
       store_put_mbps: +(rawBytes / 1e6 / putS).toFixed(1),
       store_put_nondurable_segments_per_s: Math.round(segments.length / nondurable.seconds),
       store_put_inline_segments_per_s: Math.round(segments.length / inline.seconds),
+      store_put_verified_segments_per_s: Math.round(segments.length / verified.seconds),
+      store_put_cpu_us_per_segment: +durable.cpuUsPerSegment.toFixed(1),
+      store_put_inline_cpu_us_per_segment: +inline.cpuUsPerSegment.toFixed(1),
+      store_put_verified_cpu_us_per_segment: +verified.cpuUsPerSegment.toFixed(1),
       put_calls: Math.ceil(segments.length / callSegments),
       put_commits: durable.commits,
       store_get_segments_per_s: Math.round(segments.length / getS),

@@ -108,6 +108,46 @@ describe("segment store", () => {
     await store.close();
   });
 
+  test("labels computed here are not re-hashed; every other segment of the same call still is", async () => {
+    for (const prepWorker of [true, false]) {
+      const store = await open(tempDir(), { prepWorker });
+      const local = makeSegments(60, 50).map((s) => ({ ...s, labelComputedHere: true }));
+      const fromPeer = makeSegments(60, 51);
+      // A wrong label without the flag is refused even when its neighbours carry it.
+      const mixed = [...local.slice(0, 30), { label: fromPeer[1]!.label, data: fromPeer[0]!.data }];
+      await expectError(store.putSegments(mixed, "local"), "corrupt");
+      expect(store.count()).toBe(0);
+      await store.putSegments([...local, ...fromPeer], "local");
+      for (const s of [local[0]!, local[59]!, fromPeer[0]!]) expect(store.get(s.label, { verify: true })).toEqual(s.data);
+      // The flag is a promise by the caller, not a check: a broken promise is still
+      // detected on a verified read (or by `tandem store verify`) and never served.
+      const [lie] = makeSegments(1, 52);
+      const [other] = makeSegments(1, 53);
+      await store.putSegments([{ label: lie!.label, data: other!.data, labelComputedHere: true }], "local");
+      expect(store.get(lie!.label, { verify: true })).toBeUndefined();
+      expect(store.stats().corruptFound).toBe(1);
+      await store.idle();
+      expect(store.has(lie!.label)).toBe(false);
+      await store.close();
+    }
+  });
+
+  test("rounds of concurrent batches on the worker each keep their own bytes", async () => {
+    const store = await open(tempDir(), { prepWorker: true });
+    const written: ReturnType<typeof makeSegments> = [];
+    for (let round = 0; round < 6; round++) {
+      const calls = [0, 1, 2, 3].map((k) => makeSegments(40 + k * 7, 100 + round * 4 + k, k === 3 ? "random" : "text", 3000 + k * 1500));
+      // Half the calls re-hashed on the worker: a byte from another batch would fail them.
+      const flagged = calls.map((segments, k) => segments.map((s) => ({ ...s, labelComputedHere: k % 2 === 0 })));
+      await Promise.all(flagged.map((segments) => store.putSegments(segments, "local")));
+      written.push(...calls.flat());
+    }
+    expect(store.count()).toBe(written.length);
+    for (const s of written) expect(store.get(s.label, { verify: true })).toEqual(s.data);
+    expect(store.stats().corruptFound).toBe(0);
+    await store.close();
+  });
+
   test("meta given with segments is committed in the same transaction, and only with them", async () => {
     const dir = tempDir();
     const store = await open(dir);

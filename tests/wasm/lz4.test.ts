@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { createHash } from "node:crypto";
 import * as lz4Flex from "lz4-wasm-nodejs";
 import {
-  Lz4FrameDecoder, Lz4FrameEncoder, lz4CompressBlock, lz4CompressBound, lz4DecompressBlock,
-  lz4FrameCompress, lz4FrameDecompress, xxh32, Xxh32Stream,
+  Lz4FrameDecoder, Lz4FrameEncoder, lz4BlocksGroupBytesMax, lz4CompressBlock, lz4CompressBlocks, lz4CompressBound,
+  lz4DecompressBlock, lz4FrameCompress, lz4FrameDecompress, xxh32, Xxh32Stream,
 } from "../../wasm/lz4.ts";
 import { TandemError } from "../../agent/errors.ts";
 import { packageTar } from "../bench/corpus.ts";
@@ -94,6 +94,28 @@ describe("LZ4 block round trips", () => {
     }
     expect(raw / fast).toBeGreaterThan(1.5);
     expect(high).toBeLessThan(fast);
+  });
+
+  test("many blocks in one pass: the same blocks as one at a time, raw where they do not pay, across groups", () => {
+    // 9 MiB of pieces: more than one group of lz4BlocksGroupBytesMax; real, random and tiny pieces.
+    const pieces: Uint8Array[] = [];
+    for (let offset = 0, i = 0; offset + 65536 <= realTar.length && pieces.length < 150; offset += 65536, i++) {
+      pieces.push(i % 5 === 3 ? seededBytes(65536, i + 1) : realTar.subarray(offset, offset + 65536));
+    }
+    pieces.push(new Uint8Array(1), realTar.subarray(7, 20));
+    expect(pieces.reduce((n, p) => n + p.length, 0)).toBeGreaterThan(lz4BlocksGroupBytesMax);
+    const { values, compressed } = lz4CompressBlocks(pieces, { headerBytes: 16, savingShift: 4 });
+    expect(new Set(values.map((v) => v.buffer)).size).toBeGreaterThan(1);
+    pieces.forEach((piece, i) => {
+      const value = values[i]!;
+      expect(same(value.subarray(0, 16), new Uint8Array(16))).toBe(true);
+      const one = lz4CompressBlock(piece);
+      const pays = one.length + (piece.length >>> 4) <= piece.length;
+      expect(compressed[i]).toBe(pays ? 1 : 0);
+      expect(same(value.subarray(16), pays ? one : piece)).toBe(true);
+    });
+    expect(compressed.filter((c) => c === 1).length).toBeGreaterThan(100);
+    expect(compressed[3]).toBe(0);
   });
 
   test("we decode lz4_flex's blocks", () => {
