@@ -10,6 +10,12 @@ import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Label, SegmentStore } from "../store/types.ts";
 
+/** The pseudo-label every stream starts after: its successor is the first segment of
+ *  the latest stream (the delta base the next stream's first segment most likely wants,
+ *  e.g. a response header that differs only in its date), and a new first segment's
+ *  predecessor, so data store sync carries that link to the peer too. */
+export const streamStartLabel: Label = new Uint8Array(32).fill(0xa5);
+
 /** Entries kept in the memory overlay before it is dropped (LMDB has them by then). */
 export const overlayEntriesMax = 1 << 18;
 /** Entries per table before the table is cleared (hints only; keeps the file bounded). */
