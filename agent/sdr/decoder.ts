@@ -34,6 +34,15 @@ export interface SdrDecoderOptions {
   learnedWindowBytesMax?: number;
 }
 
+/** A run our successor chain does not add up for is retried taking the previous
+ *  successor at some labels (our chain moved on where the peer's did not: traffic the
+ *  peer never saw, e.g. through a master that has since failed): depth first, at up to
+ *  `runForksTriedMax` labels per walk, at most `runRetryWalksMax` walks per run and
+ *  `runRetryStepsPerFrameMax` chain steps per frame; failing that, the run's label list
+ *  is fetched as before. */
+export const runForksTriedMax = 4;
+export const runRetryWalksMax = 16;
+export const runRetryStepsPerFrameMax = 1 << 18;
 /** Labels one REQ may name (a frame's worth). */
 export const reqLabelsMax = 65536;
 /** Labels named in a missing-segment error message. */
@@ -74,6 +83,8 @@ export class SdrDecoder {
   private readonly cache: RecentWindow;
   private readonly writer: StoreWriter;
   private prev: Label | undefined = streamStartLabel;
+  /** Chain steps left this frame for retrying runs (runRetryStepsPerFrameMax). */
+  private retrySteps = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
@@ -134,6 +145,7 @@ export class SdrDecoder {
    *  so the records end exactly as the encoder's. */
   private async resolveOps(ops: Op[], learn: SegmentInput[]): Promise<Item[]> {
     const prevAtStart = this.prev;
+    this.retrySteps = runRetryStepsPerFrameMax;
     const runs: (Label[] | undefined)[] = [];
     const unresolved = new Map<number, { index: number; first: Label; count: number; runLabel: Label }>();
     let segments = 0;
@@ -293,8 +305,40 @@ export class SdrDecoder {
       cur = this.index.successor(cur);
       if (cur) list.set(cur, i * 32);
     }
-    if (!cur || !sameLabel(blake3(list), runLabel)) return undefined;
-    return splitLabels(list, count);
+    if (cur && sameLabel(blake3(list), runLabel)) return splitLabels(list, count);
+    const walks = { left: runRetryWalksMax };
+    return this.retryRun(list, 0, first, count, runLabel, walks) ? splitLabels(list, count) : undefined;
+  }
+
+  /** Refills list from position `at` with `label` and its successors, noting labels that
+   *  had another successor before; if the result does not hash to runLabel, tries those
+   *  previous successors one by one (depth first, within the walk and step budgets). */
+  private retryRun(list: Uint8Array, at: number, label: Label, count: number, runLabel: Label, walks: { left: number }): boolean {
+    if (walks.left-- <= 0 || this.retrySteps < count - at) return false;
+    this.retrySteps -= count - at;
+    list.set(label, at * 32);
+    const forks: { at: number; previous: Label }[] = [];
+    let cur: Label | undefined = label;
+    let i = at + 1;
+    for (; i < count; i++) {
+      if (forks.length < runForksTriedMax) {
+        const previous = this.index.previousSuccessor(cur);
+        if (previous) forks.push({ at: i, previous });
+      }
+      cur = this.index.successor(cur);
+      if (!cur) break;
+      list.set(cur, i * 32);
+    }
+    if (i === count && sameLabel(blake3(list), runLabel)) return true;
+    for (const fork of forks) {
+      const attempt = list.slice();
+      if (this.retryRun(attempt, fork.at, fork.previous, count, runLabel, walks)) {
+        list.set(attempt);
+        return true;
+      }
+      if (walks.left <= 0) return false;
+    }
+    return false;
   }
 
   private available(label: Label, definedHere: Set<number>): boolean {

@@ -225,6 +225,32 @@ describe("SDR REQ/REP and refusals", () => {
     await p.close();
   });
 
+  test("a run from a peer whose chain lags ours (it never saw our newer links) expands from the previous successors, without a REQ", async () => {
+    // The branch (decoder) learned S1 then S2 from the master; the backup learned S1
+    // only. In S2 the pieces x and y are followed by other data, so the branch's links
+    // out of x's and y's last segments moved on: two forks in the backup's run for S1.
+    const [a, x, b, y, c, d, z, w] = [1, 2, 3, 4, 5, 6, 7, 8].map((n) => randomBytes(60_000, 700 + n));
+    const s1 = new Uint8Array(Buffer.concat([a!, x!, b!, y!, c!]));
+    const s2 = new Uint8Array(Buffer.concat([d!, x!, z!, y!, w!]));
+    const master = await pair();
+    for (const input of [s1, s2]) expect(same(await decodeAll(master.decoder, await encodeAll(master.encoder, input)), input)).toBe(true);
+    const backupStore = await openStore();
+    const learnS1 = new SdrEncoder({ store: backupStore });
+    await encodeAll(learnS1, s1);
+    await learnS1.close();
+    const backup = new SdrEncoder({ store: backupStore });
+    let reqs = 0;
+    const decoder = new SdrDecoder({ store: master.decStore, fetchMissing: async (labels) => (reqs++, backup.answer(labels)) });
+    const frames = await encodeAll(backup, s1);
+    expect(backup.stats.runRefs).toBeGreaterThan(0);
+    expect(same(await decodeAll(decoder, frames), s1)).toBe(true);
+    expect({ reqs, runMisses: decoder.stats.runMisses }).toEqual({ reqs: 0, runMisses: 0 });
+    await backup.close();
+    await decoder.close();
+    await backupStore.close();
+    await master.close();
+  });
+
   test("answer() serves recently referenced segments after the store evicted them", async () => {
     const p = await pair();
     const input = randomBytes(1_000_000, 51);
