@@ -36,9 +36,10 @@ export const inputLowBytes = 256 * 1024;
 export const flushIdleTicks = 2;
 /** Most LAN bytes handed to the encoder in one call. */
 export const encodeSliceBytes = 1024 * 1024;
-/** LAN bytes encoded without a frame coming out before a flush is forced: bounds what
- *  one frame stands for, hence the receiver's memory for one frame's output. The first
- *  forced flush comes sooner (the receiver starts early), then the step doubles. */
+/** LAN bytes encoded without a frame coming out before a frame is forced (of the
+ *  segments decided so far; the undecided tail waits): bounds what one frame stands
+ *  for, hence the receiver's memory for one frame's output. The first forced frame
+ *  comes sooner (the receiver starts early), then the step doubles. */
 export const forcedFlushBytes = 8 * 1024 * 1024;
 export const firstForcedFlushBytes = 128 * 1024;
 /** REQ messages from the peer waiting to be answered before it counts as misbehaving. */
