@@ -171,6 +171,11 @@ abstract class StreamCore {
     return this.pendingLength;
   }
 
+  /** A copy of the undecided tail (the start of the next segment). */
+  pendingData(): Uint8Array {
+    return this.pending.slice(0, this.pendingLength);
+  }
+
   /** Stream offset of the next segment. */
   get streamOffset(): number {
     return this.offset;

@@ -36,9 +36,10 @@ export const inputLowBytes = 256 * 1024;
 export const flushIdleTicks = 2;
 /** Most LAN bytes handed to the encoder in one call. */
 export const encodeSliceBytes = 1024 * 1024;
-/** LAN bytes encoded without a frame coming out before a flush is forced: bounds what
- *  one frame stands for, hence the receiver's memory for one frame's output. The first
- *  forced flush comes sooner (the receiver starts early), then the step doubles. */
+/** LAN bytes encoded without a frame coming out before a frame is forced (of the
+ *  segments decided so far; the undecided tail waits): bounds what one frame stands
+ *  for, hence the receiver's memory for one frame's output. The first forced frame
+ *  comes sooner (the receiver starts early), then the step doubles. */
 export const forcedFlushBytes = 8 * 1024 * 1024;
 export const firstForcedFlushBytes = 128 * 1024;
 /** REQ messages from the peer waiting to be answered before it counts as misbehaving. */
@@ -208,16 +209,20 @@ export class Session {
   private async encodeLoop(): Promise<void> {
     let needFlush = false;
     let idleTicks = 0;
+    /** The encoder's last flush cut the tail (nothing came since). */
+    let tailCut = false;
     while (!this.finished) {
       if (this.input.length > 0) {
         idleTicks = 0;
+        tailCut = false;
         const chunk = this.takeInput();
         const frames = await this.encoder.encode(chunk);
         this.uncoveredBytes += chunk.length;
         this.sinceFrameBytes += chunk.length;
         if (frames.length > 0) this.sinceFrameBytes = 0;
         else if (this.sinceFrameBytes >= this.flushStepBytes) {
-          frames.push(...(await this.encoder.flush()));
+          // A frame of what is decided; the undecided tail waits (boundaries stay put).
+          frames.push(...(await this.encoder.cutFrame()));
           this.sinceFrameBytes = 0;
           this.flushStepBytes = Math.min(forcedFlushBytes, this.flushStepBytes * 2);
         }
@@ -233,14 +238,20 @@ export class Session {
         continue;
       }
       if (needFlush) {
-        // The LAN has nothing more right now: emit everything so interactive traffic never waits.
+        // The LAN has nothing more right now: emit everything so interactive traffic never
+        // waits. Mid-stream the tail is delivered without being cut (so the timing of
+        // reads never moves a segment boundary); at the end it is cut.
         needFlush = false;
         idleTicks = 0;
         this.sinceFrameBytes = 0;
-        await this.sendFrames(await this.encoder.flush());
+        await this.sendFrames(await (this.lanEof ? this.encoder.flush() : this.encoder.deliverTail()));
+        tailCut = this.lanEof;
         continue;
       }
       if (this.lanEof && !this.eofSent) {
+        // The tail was delivered but not cut: cut it so both sides learn the last segment.
+        if (!tailCut) await this.sendFrames(await this.encoder.flush());
+        if (this.finished) return;
         this.eofSent = true;
         await this.conn.send(messageToWire({ t: "eof" }));
         this.maybeFinish();

@@ -4,13 +4,15 @@
 // its label before it is used or stored, so a peer cannot poison the store. New
 // segments are written to the store in one batch per frame, and the successor links
 // are learned exactly as the encoder learns them, so later runs expand locally.
+// Bytes a flush delivered ahead of their segment (literal or HEAD ops) are not output
+// again: the segment's op comes after a DELIVERED op saying how many to skip.
 import { blake3 } from "../../wasm/index.ts";
 import { TandemError } from "../errors.ts";
 import type { Label, SegmentInput, SegmentStore } from "../store/types.ts";
 import { closeWaitMs, segmentCache, settledWithin, StoreWriter } from "./cache.ts";
 import { applyDelta } from "./delta.ts";
 import { superFeatures } from "./features.ts";
-import { LearnedIndex, labelKey } from "./learned.ts";
+import { LearnedIndex, labelKey, streamStartLabel } from "./learned.ts";
 import { emptyStats, type SdrStats } from "./stats.ts";
 import { RecentWindow } from "./window.ts";
 import { BodyEncoding, OpType, decodeBody, decodeFrame, frameOutputBytesMax, frameSegmentsMax, segmentBytesMax, type Op } from "./wire.ts";
@@ -32,6 +34,15 @@ export interface SdrDecoderOptions {
   learnedWindowBytesMax?: number;
 }
 
+/** A run our successor chain does not add up for is retried taking the previous
+ *  successor at some labels (our chain moved on where the peer's did not: traffic the
+ *  peer never saw, e.g. through a master that has since failed): depth first, at up to
+ *  `runForksTriedMax` labels per walk, at most `runRetryWalksMax` walks per run and
+ *  `runRetryStepsPerFrameMax` chain steps per frame; failing that, the run's label list
+ *  is fetched as before. */
+export const runForksTriedMax = 4;
+export const runRetryWalksMax = 16;
+export const runRetryStepsPerFrameMax = 1 << 18;
 /** Labels one REQ may name (a frame's worth). */
 export const reqLabelsMax = 65536;
 /** Labels named in a missing-segment error message. */
@@ -54,10 +65,12 @@ function splitLabels(list: Uint8Array, count: number): Label[] {
   return labels;
 }
 
+/** `skip`: leading bytes of the segment already delivered (by literal or HEAD ops). */
 type Item =
-  | { kind: "bytes"; data: Uint8Array }
-  | { kind: "segment"; label: Label }
-  | { kind: "delta"; label: Label; base: Label; delta: Uint8Array };
+  | { kind: "bytes"; data: Uint8Array; skip?: number }
+  | { kind: "segment"; label: Label; skip?: number }
+  | { kind: "delta"; label: Label; base: Label; delta: Uint8Array; skip?: number }
+  | { kind: "head"; label: Label; offset: number; length: number };
 
 export class SdrDecoder {
   readonly stats: SdrStats = emptyStats();
@@ -69,7 +82,9 @@ export class SdrDecoder {
   private readonly learned: RecentWindow;
   private readonly cache: RecentWindow;
   private readonly writer: StoreWriter;
-  private prev: Label | undefined;
+  private prev: Label | undefined = streamStartLabel;
+  /** Chain steps left this frame for retrying runs (runRetryStepsPerFrameMax). */
+  private retrySteps = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
@@ -114,7 +129,7 @@ export class SdrDecoder {
       : envelope.body;
     this.stats.bodyBytes += body.length;
     this.stats.compressedBodyBytes += envelope.body.length;
-    const ops = decodeBody(body);
+    const ops = decodeBody(body, envelope.version);
 
     const learn: SegmentInput[] = [];
     const items = await this.resolveOps(ops, learn);
@@ -130,6 +145,7 @@ export class SdrDecoder {
    *  so the records end exactly as the encoder's. */
   private async resolveOps(ops: Op[], learn: SegmentInput[]): Promise<Item[]> {
     const prevAtStart = this.prev;
+    this.retrySteps = runRetryStepsPerFrameMax;
     const runs: (Label[] | undefined)[] = [];
     const unresolved = new Map<number, { index: number; first: Label; count: number; runLabel: Label }>();
     let segments = 0;
@@ -137,6 +153,11 @@ export class SdrDecoder {
       switch (op.type) {
         case OpType.literal:
           this.stats.literalBytes += op.data.length;
+          break;
+        case OpType.head:
+          this.stats.headBytes += op.length;
+          break;
+        case OpType.delivered:
           break;
         case OpType.def:
           this.accept(op.label, op.data, "DEF", learn);
@@ -181,30 +202,42 @@ export class SdrDecoder {
     const items: Item[] = [];
     let runIndex = 0;
     const replay = unresolved.size > 0;
+    // decodeBody checked that a DELIVERED op is followed by a segment op.
+    let skip: number | undefined;
     for (const op of ops) {
       switch (op.type) {
         case OpType.literal:
           items.push({ kind: "bytes", data: op.data });
           break;
+        case OpType.head:
+          items.push({ kind: "head", label: op.label, offset: op.offset, length: op.length });
+          break;
+        case OpType.delivered:
+          skip = op.bytes;
+          continue;
         case OpType.def:
-          items.push({ kind: "bytes", data: op.data });
+          items.push({ kind: "bytes", data: op.data, skip });
           if (replay) this.follow(op.label);
           break;
         case OpType.ref:
-          items.push({ kind: "segment", label: op.label });
+          items.push({ kind: "segment", label: op.label, skip });
           if (replay) this.follow(op.label);
           break;
-        case OpType.run:
+        case OpType.run: {
+          let first = skip;
           for (const label of runs[runIndex++]!) {
-            items.push({ kind: "segment", label });
+            items.push({ kind: "segment", label, skip: first });
+            first = undefined;
             if (replay) this.follow(label);
           }
           break;
+        }
         case OpType.delta:
-          items.push({ kind: "delta", label: op.label, base: op.base, delta: op.delta });
+          items.push({ kind: "delta", label: op.label, base: op.base, delta: op.delta, skip });
           if (replay) this.follow(op.label);
           break;
       }
+      skip = undefined;
     }
     return items;
   }
@@ -272,8 +305,40 @@ export class SdrDecoder {
       cur = this.index.successor(cur);
       if (cur) list.set(cur, i * 32);
     }
-    if (!cur || !sameLabel(blake3(list), runLabel)) return undefined;
-    return splitLabels(list, count);
+    if (cur && sameLabel(blake3(list), runLabel)) return splitLabels(list, count);
+    const walks = { left: runRetryWalksMax };
+    return this.retryRun(list, 0, first, count, runLabel, walks) ? splitLabels(list, count) : undefined;
+  }
+
+  /** Refills list from position `at` with `label` and its successors, noting labels that
+   *  had another successor before; if the result does not hash to runLabel, tries those
+   *  previous successors one by one (depth first, within the walk and step budgets). */
+  private retryRun(list: Uint8Array, at: number, label: Label, count: number, runLabel: Label, walks: { left: number }): boolean {
+    if (walks.left-- <= 0 || this.retrySteps < count - at) return false;
+    this.retrySteps -= count - at;
+    list.set(label, at * 32);
+    const forks: { at: number; previous: Label }[] = [];
+    let cur: Label | undefined = label;
+    let i = at + 1;
+    for (; i < count; i++) {
+      if (forks.length < runForksTriedMax) {
+        const previous = this.index.previousSuccessor(cur);
+        if (previous) forks.push({ at: i, previous });
+      }
+      cur = this.index.successor(cur);
+      if (!cur) break;
+      list.set(cur, i * 32);
+    }
+    if (i === count && sameLabel(blake3(list), runLabel)) return true;
+    for (const fork of forks) {
+      const attempt = list.slice();
+      if (this.retryRun(attempt, fork.at, fork.previous, count, runLabel, walks)) {
+        list.set(attempt);
+        return true;
+      }
+      if (walks.left <= 0) return false;
+    }
+    return false;
   }
 
   private available(label: Label, definedHere: Set<number>): boolean {
@@ -287,13 +352,13 @@ export class SdrDecoder {
     const wanted = new Map<number, Label>();
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
-      if (item.kind === "segment") {
+      if (item.kind === "segment" || item.kind === "head") {
         if (!this.available(item.label, definedHere)) wanted.set(labelKey(item.label), item.label);
       } else if (item.kind === "delta") {
         // Without the base, ask for the segment itself.
         if (!this.available(item.base, definedHere)) {
           wanted.set(labelKey(item.label), item.label);
-          items[i] = { kind: "segment", label: item.label };
+          items[i] = { kind: "segment", label: item.label, skip: item.skip };
         }
         definedHere.add(labelKey(item.label));
       }
@@ -339,7 +404,7 @@ export class SdrDecoder {
     for (const item of items) {
       let data: Uint8Array | undefined;
       if (item.kind === "bytes") data = item.data;
-      else if (item.kind === "segment") data = this.segmentData(item.label);
+      else if (item.kind === "segment" || item.kind === "head") data = this.segmentData(item.label);
       else {
         const base = this.segmentData(item.base);
         if (base) {
@@ -351,6 +416,18 @@ export class SdrDecoder {
         lost.push(item.kind === "delta" ? item.base : (item as { label: Label }).label);
         continue;
       }
+      if (item.kind === "head") {
+        if (item.offset + item.length > data.length) {
+          throw new TandemError("badFrame", `SDR HEAD op asks for bytes ${item.offset}..${item.offset + item.length} of ${hex(item.label)}, which has ${data.length}`);
+        }
+        data = data.subarray(item.offset, item.offset + item.length);
+      } else if (item.skip !== undefined) {
+        if (item.skip > data.length) {
+          throw new TandemError("badFrame", `SDR DELIVERED op skips ${item.skip} bytes of a ${data.length}-byte segment`);
+        }
+        data = data.subarray(item.skip);
+      }
+      if (data.length === 0) continue;
       bytes += data.length;
       if (bytes > frameOutputBytesMax) throw new TandemError("badFrame", `SDR frame stands for more than ${frameOutputBytesMax} bytes`);
       out.push(data);

@@ -7,12 +7,19 @@
 // stream, which compresses across segments and frames. Everything the encoder sent
 // or referenced stays in a bounded window so it can answer the peer's REQs even
 // after the store evicted it.
+//
+// Flushes never move segment boundaries. deliverTail() (the input went idle) sends the
+// undecided tail as a HEAD of a known segment that starts with it, else as literal
+// bytes, and keeps it: the segment that holds it is still cut where the content says,
+// and its op follows a DELIVERED op so the decoder skips what it already wrote. So
+// the segments, their labels and the learned chain are the same whatever the timing
+// of the reads, and a warm pass costs the same via any peer that holds the segments.
 import { blake3, StreamChunker, defaultChunkParams, type ChunkParams, type Segment } from "../../wasm/index.ts";
 import type { Label, SegmentInput, SegmentStore } from "../store/types.ts";
 import { closeWaitMs, settledWithin, prefixIndex, segmentCache, StoreWriter, type PrefixIndex } from "./cache.ts";
 import { encodeDelta } from "./delta.ts";
 import { superFeatures } from "./features.ts";
-import { LearnedIndex, labelKey } from "./learned.ts";
+import { LearnedIndex, labelKey, streamStartLabel } from "./learned.ts";
 import { emptyStats, type SdrStats } from "./stats.ts";
 import { RecentWindow } from "./window.ts";
 import {
@@ -34,7 +41,7 @@ export interface SdrEncoderOptions {
   zstdWindowLog?: number;
   /** A frame is closed once its body reaches this size. */
   frameBodyBytesTarget?: number;
-  /** Flushed tails shorter than this go as literal bytes rather than segments. */
+  /** Tails cut at the stream's end shorter than this go as literal bytes rather than segments. */
   literalBytesMax?: number;
   /** Bytes and entries of the window that answers REQs. */
   answerWindowBytesMax?: number;
@@ -55,6 +62,9 @@ const runWindowEntriesMax = 16384;
 const deltaRatioMaxDefault = 0.5;
 /** Wire cost of an op besides its payload (type, label(s), msgpack headers). */
 const opOverheadBytes = 40;
+/** A delivered tail shorter than this goes as literal bytes even when a known segment
+ *  starts with it (a HEAD op costs a label). */
+const headBytesMin = 64;
 /** Most bytes given to the chunker at a time, so a switch to speculation comes early. */
 const chunkSliceBytes = 128 * 1024;
 
@@ -67,6 +77,8 @@ function sameLabel(a: Uint8Array | undefined, b: Uint8Array): boolean {
 interface OpenRun {
   labels: Label[];
   predicted: Label | undefined;
+  /** Leading bytes of the first segment already delivered by deliverTail(). */
+  skip: number;
 }
 
 export class SdrEncoder {
@@ -92,6 +104,8 @@ export class SdrEncoder {
   private sliceBytes = chunkSliceBytes;
   /** The label expected next: the successor of the last known segment. */
   private expect: Label | undefined;
+  /** Bytes from the start of the undecided segment already delivered by deliverTail(). */
+  private delivered = 0;
 
   private ops: Op[] = [];
   private bodyBytes = 0;
@@ -99,7 +113,7 @@ export class SdrEncoder {
   private frameSegments = 0;
   private learn: SegmentInput[] = [];
   private run: OpenRun | undefined;
-  private prev: Label | undefined;
+  private prev: Label | undefined = streamStartLabel;
   /** Where the stream would be in the previously learned chain (delta base guess). */
   private shadow: Label | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -110,6 +124,7 @@ export class SdrEncoder {
     this.params = options.params ?? defaultChunkParams;
     this.chunker = new StreamChunker(this.params);
     this.index = LearnedIndex.forStore(options.store, options.indexPath);
+    this.shadow = this.expect = this.index.successor(streamStartLabel);
     this.cache = segmentCache(options.store);
     this.prefixes = prefixIndex(options.store);
     this.writer = new StoreWriter(options.store, options.onStoreError);
@@ -147,7 +162,9 @@ export class SdrEncoder {
     });
   }
 
-  /** Emits every buffered byte now (the tail goes out as a short segment or a literal). */
+  /** Ends the stream's segments: the tail is cut as a short segment (or a literal), and
+   *  every buffered byte goes out. For the end of a stream; an idle pause in the middle
+   *  of one wants deliverTail(), which leaves the boundaries alone. */
   flush(): Promise<Uint8Array[]> {
     return this.serialized(async () => {
       const frames: Uint8Array[] = [];
@@ -155,9 +172,44 @@ export class SdrEncoder {
       const tail = this.chunker!.finish();
       this.chunker = new StreamChunker(this.params);
       await this.process(tail, frames, true);
+      if (this.delivered !== 0) throw new Error(`assert: ${this.delivered} delivered bytes outlived the stream's last segment`);
       const last = await this.closeFrame();
       if (last) frames.push(last);
       return frames;
+    });
+  }
+
+  /** Emits every buffered byte now without cutting the undecided tail: it goes as a HEAD
+   *  of a known segment that starts with it, else as literal bytes, and stays in the
+   *  chunker (or speculation) so the segment is cut where the content says. */
+  deliverTail(): Promise<Uint8Array[]> {
+    return this.serialized(async () => {
+      const frames: Uint8Array[] = [];
+      if (!this.chunker) {
+        // Speculating: the held bytes are the start of the expected segment.
+        if (this.heldBytes > this.delivered) this.head(this.expect!, this.delivered, this.heldBytes - this.delivered);
+        this.delivered = this.heldBytes;
+      } else {
+        const pending = this.chunker.pendingData();
+        if (pending.length > this.delivered) {
+          const known = pending.length - this.delivered >= headBytesMin ? this.knownStartingWith(pending) : undefined;
+          if (known) this.head(known, this.delivered, pending.length - this.delivered);
+          else this.literal(pending.subarray(this.delivered));
+        }
+        this.delivered = pending.length;
+      }
+      const last = await this.closeFrame();
+      if (last) frames.push(last);
+      return frames;
+    });
+  }
+
+  /** Closes the frame of every segment decided so far (a forced frame: the receiver
+   *  starts on it); the undecided tail waits, so no boundary moves. */
+  cutFrame(): Promise<Uint8Array[]> {
+    return this.serialized(async () => {
+      const frame = await this.closeFrame();
+      return frame ? [frame] : [];
     });
   }
 
@@ -202,14 +254,16 @@ export class SdrEncoder {
 
   private async process(segments: Segment[], frames: Uint8Array[], tail = false): Promise<void> {
     for (const segment of segments) {
-      if (tail && segment.length < this.literalBytesMax) this.literal(segment.data);
-      else this.segment(segment.label, segment.data);
+      if (tail && segment.length < this.literalBytesMax) {
+        const skip = this.takeDelivered(segment.length);
+        if (skip < segment.length) this.literal(segment.data.subarray(skip));
+      } else this.segment(segment.label, segment.data);
       await this.frameIfFull(frames);
     }
   }
 
   private async frameIfFull(frames: Uint8Array[]): Promise<void> {
-    if (this.bodyBytes >= this.frameBodyBytesTarget || this.ops.length >= opsPerFrameMax - 2 || this.frameSegments >= frameSegmentsMax ||
+    if (this.bodyBytes >= this.frameBodyBytesTarget || this.ops.length >= opsPerFrameMax - 6 || this.frameSegments >= frameSegmentsMax ||
         this.coveredBytes + this.params.maxBytes * 2 > frameOutputBytesMax) {
       const frame = await this.closeFrame();
       if (frame) frames.push(frame);
@@ -249,6 +303,25 @@ export class SdrEncoder {
     this.chunker = undefined;
     const pos = await this.speculate(head, 0, frames);
     if (pos < head.length) await this.process(this.chunker!.push(head.subarray(pos)), frames);
+  }
+
+  /** A known segment whose bytes start with `bytes` (the expected one first). */
+  private knownStartingWith(bytes: Uint8Array): Label | undefined {
+    const fits = (label: Label) => {
+      const data = this.dataOf(label);
+      return data !== undefined && data.length >= bytes.length && Buffer.compare(bytes, data.subarray(0, bytes.length)) === 0;
+    };
+    if (this.expect && fits(this.expect)) return this.expect;
+    for (const label of this.prefixes.get(bytes, 0) ?? []) if (fits(label)) return label;
+    return undefined;
+  }
+
+  /** Of a segment of `length` bytes about to be emitted, how many were already delivered
+   *  (a delivered tail may span segments when speculation held it past a cut point). */
+  private takeDelivered(length: number): number {
+    const skip = Math.min(this.delivered, length);
+    this.delivered -= skip;
+    return skip;
   }
 
   /** Sets `expect` to a known segment that starts like input[pos..] (if any). */
@@ -319,15 +392,25 @@ export class SdrEncoder {
     this.stats.literalBytes += data.length;
   }
 
+  /** Bytes [offset, offset + length) of known segment `label`, delivered ahead of its cut. */
+  private head(label: Label, offset: number, length: number): void {
+    this.closeRun();
+    const data = this.dataOf(label);
+    if (data) this.sent.set(label, data); // the peer may REQ it
+    this.pushOp({ type: OpType.head, label, offset, length }, 0, length);
+    this.stats.headBytes += length;
+  }
+
   private segment(label: Label, data: Uint8Array, known = false): void {
     const key = labelKey(label);
     this.frameSegments++;
+    const skip = this.takeDelivered(data.length);
     if (!known) this.prefixes.add(data, label);
     if (known || this.sent.has(label, key) || this.cache.has(label, key) || this.store.has(label)) {
       this.sent.set(label, data, key);
       this.stats.refSegments++;
       const run = this.run;
-      if (run && run.labels.length < runSegmentsMax && sameLabel(run.predicted, label)) {
+      if (skip === 0 && run && run.labels.length < runSegmentsMax && sameLabel(run.predicted, label)) {
         run.labels.push(label);
         run.predicted = this.index.successor(label, key);
         this.shadow = this.expect = run.predicted;
@@ -335,9 +418,9 @@ export class SdrEncoder {
         return;
       }
       this.closeRun();
-      this.run = { labels: [label], predicted: this.index.successor(label, key) };
+      this.run = { labels: [label], predicted: this.index.successor(label, key), skip };
       this.shadow = this.expect = this.run.predicted;
-      this.coveredBytes += data.length;
+      this.coveredBytes += data.length - skip;
       return;
     }
     // A segment the peer most likely lacks.
@@ -349,6 +432,7 @@ export class SdrEncoder {
     this.learn.push({ label, data, labelComputedHere: true }); // cut and hashed here (chunkAndHash)
     const features = this.resemblance ? superFeatures(data) : undefined;
     const delta = this.resemblance ? this.bestDelta(label, data, predictedBase, features) : undefined;
+    if (skip > 0) this.pushOp({ type: OpType.delivered, bytes: skip }, 0, -skip);
     if (delta) {
       this.pushOp({ type: OpType.delta, label, base: delta.base, delta: delta.delta }, delta.delta.length, data.length);
       this.stats.deltaSegments++;
@@ -402,6 +486,7 @@ export class SdrEncoder {
     if (!run) return;
     this.run = undefined;
     const first = run.labels[0]!;
+    if (run.skip > 0) this.pushOp({ type: OpType.delivered, bytes: run.skip }, 0, 0);
     if (run.labels.length === 1) {
       this.pushOp({ type: OpType.ref, label: first }, 0, 0);
     } else {

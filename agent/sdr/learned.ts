@@ -1,6 +1,8 @@
 // What the codec learns next to the segment store, in its own small LMDB file: the
 // SUCCESSOR of each segment (the label that followed it the last time it was seen in
-// a stream), which lets a RUN op stand for a whole sequence of known segments, and the
+// a stream), which lets a RUN op stand for a whole sequence of known segments (and the
+// successor it replaced, which a decoder tries when a run from a peer that did not see
+// the newer link does not add up), and the
 // RESEMBLANCE index (super-feature -> label) that finds delta bases. Both are hints:
 // a wrong or missing entry costs savings, never correctness (runs carry a checksum,
 // deltas are verified against their label). Recent writes are kept in a memory
@@ -9,6 +11,12 @@ import { open, type Database, type RootDatabase } from "lmdb";
 import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Label, SegmentStore } from "../store/types.ts";
+
+/** The pseudo-label every stream starts after: its successor is the first segment of
+ *  the latest stream (the delta base the next stream's first segment most likely wants,
+ *  e.g. a response header that differs only in its date), and a new first segment's
+ *  predecessor, so data store sync carries that link to the peer too. */
+export const streamStartLabel: Label = new Uint8Array(32).fill(0xa5);
 
 /** Entries kept in the memory overlay before it is dropped (LMDB has them by then). */
 export const overlayEntriesMax = 1 << 18;
@@ -40,25 +48,27 @@ class Table {
     return stored ? new Uint8Array(stored) : undefined;
   }
 
-  put(key: Uint8Array, mapKey: number, value: Uint8Array): void {
+  /** Writes `value`; returns the value it replaced when that differed. */
+  put(key: Uint8Array, mapKey: number, value: Uint8Array): Uint8Array | undefined {
     const hit = this.overlay.get(mapKey);
-    if (hit && sameBytes(hit.key, key) && sameBytes(hit.value, value)) return;
+    const old = hit && sameBytes(hit.key, key) ? hit.value : this.db.getBinaryFast(key) as Uint8Array | undefined;
     // Most links are re-learned unchanged (warm traffic): skip the write then.
-    if (!hit) {
-      const stored = this.db.getBinaryFast(key) as Uint8Array | undefined;
-      if (stored && sameBytes(stored, value)) return;
-    }
+    if (old && sameBytes(old, value)) return undefined;
+    // getBinaryFast's buffer is reused by the next read.
+    const replaced = old ? new Uint8Array(old) : undefined;
     if (this.overlay.size >= overlayEntriesMax) this.overlay.clear();
     this.overlay.set(mapKey, { key, value });
     this.db.put(key, value);
     if (++this.writes % entryCountCheckEvery === 0 && (this.db.getStats() as { entryCount: number }).entryCount > learnedEntriesMax) {
       void this.db.clearAsync();
     }
+    return replaced;
   }
 }
 
 export class LearnedIndex {
   private readonly successors: Table;
+  private readonly alternates: Table;
   private readonly predecessors: Table;
   private readonly resemblance: Table;
   private refs = 1;
@@ -66,6 +76,7 @@ export class LearnedIndex {
   private constructor(readonly path: string, private readonly root: RootDatabase) {
     const options = { keyEncoding: "binary" as const, encoding: "binary" as const };
     this.successors = new Table(root.openDB<Uint8Array, Uint8Array>("successor", options));
+    this.alternates = new Table(root.openDB<Uint8Array, Uint8Array>("successor-previous", options));
     this.predecessors = new Table(root.openDB<Uint8Array, Uint8Array>("predecessor", options));
     this.resemblance = new Table(root.openDB<Uint8Array, Uint8Array>("resemblance", options));
   }
@@ -81,7 +92,7 @@ export class LearnedIndex {
       return existing;
     }
     // Hints only: losing the last batch in a power cut is harmless, so skip fsync.
-    const root = open({ path: indexPath, noSync: true, maxDbs: 4, compression: false });
+    const root = open({ path: indexPath, noSync: true, maxDbs: 5, compression: false });
     const index = new LearnedIndex(indexPath, root);
     LearnedIndex.openByPath.set(indexPath, index);
     return index;
@@ -92,7 +103,13 @@ export class LearnedIndex {
   }
 
   setSuccessor(label: Label, next: Label, mapKey = labelKey(label)): void {
-    this.successors.put(label, mapKey, next);
+    const replaced = this.successors.put(label, mapKey, next);
+    if (replaced) this.alternates.put(label, mapKey, replaced);
+  }
+
+  /** The successor that `label` had before its current one, if it ever changed. */
+  previousSuccessor(label: Label, mapKey = labelKey(label)): Label | undefined {
+    return this.alternates.get(label, mapKey);
   }
 
   /** The label that came before a NEW segment when it was first learned. Data store

@@ -21,6 +21,8 @@ export interface SdrStats {
   /** Runs the decoder could not expand from its own successor records (fetched instead). */
   runMisses: number;
   literalBytes: number;
+  /** Bytes delivered at a flush as a range of a known segment (HEAD ops). */
+  headBytes: number;
   /** Encoder: known segments recognized by comparing bytes (not cut and hashed). */
   speculatedSegments: number;
   deltaSegments: number;
@@ -35,7 +37,7 @@ export interface SdrStats {
 export function emptyStats(): SdrStats {
   return {
     inputBytes: 0, outputBytes: 0, frames: 0, defSegments: 0, refSegments: 0, runRefs: 0, runSegments: 0,
-    reqSegments: 0, reqMisses: 0, runMisses: 0, literalBytes: 0, speculatedSegments: 0, deltaSegments: 0, deltaRawBytes: 0, deltaBytes: 0,
+    reqSegments: 0, reqMisses: 0, runMisses: 0, literalBytes: 0, headBytes: 0, speculatedSegments: 0, deltaSegments: 0, deltaRawBytes: 0, deltaBytes: 0,
     bodyBytes: 0, compressedBodyBytes: 0,
   };
 }

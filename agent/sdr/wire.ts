@@ -4,11 +4,20 @@
 // first. Every op has an explicit toWire/fromWire pair that checks every field against
 // a named bound, so a peer's malformed or oversized frame becomes a precise
 // TandemError("badFrame") instead of an exception deep in the decoder.
+//
+// Version 2 adds the two ops that let a flush deliver bytes without cutting a segment
+// (so flush timing never moves content-defined boundaries): HEAD delivers a range of a
+// known segment's bytes (the undecided tail is most often the start of the segment
+// the learned chain predicts), and DELIVERED says that the first N bytes of the next
+// op's (first) segment already went out as literal or HEAD bytes. Version 1 frames
+// (a subset) are still decoded.
 import { Packr, Unpackr } from "msgpackr";
 import { TandemError } from "../errors.ts";
 import { labelBytes, type Label } from "../store/types.ts";
 
-export const sdrWireVersion = 1;
+export const sdrWireVersion = 2;
+/** Oldest frame version this agent decodes (v1 has no HEAD/DELIVERED ops). */
+export const sdrWireVersionMin = 1;
 /** Largest ops frame on the wire (compressed). */
 export const opsFrameBytesMax = 8 * 1024 * 1024;
 /** Largest decompressed frame body. */
@@ -19,6 +28,9 @@ export const opsPerFrameMax = 65536;
 export const segmentBytesMax = 256 * 1024;
 /** Largest literal op. */
 export const literalBytesMax = 256 * 1024;
+/** Largest byte range of a HEAD op, and most bytes of a segment one DELIVERED op may
+ *  say were already delivered (a tail is always shorter than a segment). */
+export const headBytesMax = segmentBytesMax;
 /** Largest delta instruction stream. */
 export const deltaBytesMax = 2 * segmentBytesMax;
 /** Largest number of segments one RUN op stands for. */
@@ -41,6 +53,8 @@ export enum OpType {
   ref = 2,
   run = 3,
   delta = 4,
+  head = 5,
+  delivered = 6,
 }
 
 export type Op =
@@ -51,7 +65,11 @@ export type Op =
    *  before; `runLabel` is BLAKE3 of the concatenated labels (it names the run in a REQ). */
   | { type: OpType.run; first: Label; count: number; runLabel: Label }
   /** Segment `label` rebuilt by applying `delta` (see delta.ts) to segment `base`. */
-  | { type: OpType.delta; label: Label; base: Label; delta: Uint8Array };
+  | { type: OpType.delta; label: Label; base: Label; delta: Uint8Array }
+  /** Bytes [offset, offset + length) of known segment `label` (v2). */
+  | { type: OpType.head; label: Label; offset: number; length: number }
+  /** The first `bytes` bytes of the next op's (first) segment were already delivered (v2). */
+  | { type: OpType.delivered; bytes: number };
 
 function bad(reason: string): never {
   throw new TandemError("badFrame", `SDR frame: ${reason}`);
@@ -84,6 +102,8 @@ export function opToWire(op: Op): unknown[] {
     case OpType.ref: return [OpType.ref, op.label];
     case OpType.run: return [OpType.run, op.first, op.count, op.runLabel];
     case OpType.delta: return [OpType.delta, op.label, op.base, op.delta];
+    case OpType.head: return [OpType.head, op.label, op.offset, op.length];
+    case OpType.delivered: return [OpType.delivered, op.bytes];
   }
 }
 
@@ -120,6 +140,16 @@ export function opFromWire(value: unknown, index: number): Op {
         base: readLabel(value[2], at("DELTA base label")),
         delta: readBytes(value[3], at("DELTA instructions"), deltaBytesMax, 1),
       };
+    case OpType.head: {
+      expectLength(4);
+      const label = readLabel(value[1], at("HEAD label"));
+      const offset = readCount(value[2], at("HEAD offset"), 0, headBytesMax - 1);
+      const length = readCount(value[3], at("HEAD length"), 1, headBytesMax - offset);
+      return { type: OpType.head, label, offset, length };
+    }
+    case OpType.delivered:
+      expectLength(2);
+      return { type: OpType.delivered, bytes: readCount(value[1], at("DELIVERED bytes"), 1, headBytesMax) };
     default:
       bad(`op ${index} has unknown type ${JSON.stringify(value[0])}`);
   }
@@ -145,15 +175,29 @@ function unpackOne(bytes: Uint8Array, what: string): unknown {
   return values[0];
 }
 
-export function decodeBody(body: Uint8Array): Op[] {
+/** The ops of a body, checked one by one; a DELIVERED op must be followed by an op
+ *  that stands for a segment, and v1 bodies may not hold the v2 ops. */
+export function decodeBody(body: Uint8Array, version = sdrWireVersion): Op[] {
   if (body.length > opsBodyBytesMax) bad(`body of ${body.length} bytes exceeds opsBodyBytesMax (${opsBodyBytesMax})`);
   const value = unpackOne(body, "body");
   if (!Array.isArray(value)) bad("body is not an array of ops");
   if (value.length > opsPerFrameMax) bad(`${value.length} ops exceed opsPerFrameMax (${opsPerFrameMax})`);
-  return value.map((op, i) => opFromWire(op, i));
+  const ops = value.map((op, i) => opFromWire(op, i));
+  for (let i = 0; i < ops.length; i++) {
+    const type = ops[i]!.type;
+    if (version < 2 && (type === OpType.head || type === OpType.delivered)) bad(`op ${i} (type ${type}) needs wire version 2, frame has ${version}`);
+    if (type !== OpType.delivered) continue;
+    const next = ops[i + 1]?.type;
+    if (next !== OpType.def && next !== OpType.ref && next !== OpType.run && next !== OpType.delta) {
+      bad(`op ${i} (DELIVERED) is not followed by a segment op`);
+    }
+  }
+  return ops;
 }
 
 export interface FrameEnvelope {
+  /** Wire version of the frame (decodeBody needs it). */
+  version?: number;
   encoding: BodyEncoding;
   /** Body length after decompression. */
   bodyBytes: number;
@@ -171,11 +215,14 @@ export function decodeFrame(frame: Uint8Array): FrameEnvelope {
   if (frame.length > opsFrameBytesMax) bad(`frame of ${frame.length} bytes exceeds opsFrameBytesMax (${opsFrameBytesMax})`);
   const value = unpackOne(frame, "frame");
   if (!Array.isArray(value) || value.length !== 4) bad("frame is not a 4-field array");
-  if (value[0] !== sdrWireVersion) bad(`frame has version ${JSON.stringify(value[0])}, this agent speaks ${sdrWireVersion}`);
+  const version = value[0];
+  if (typeof version !== "number" || !Number.isInteger(version) || version < sdrWireVersionMin || version > sdrWireVersion) {
+    bad(`frame has version ${JSON.stringify(version)}, this agent speaks ${sdrWireVersionMin} to ${sdrWireVersion}`);
+  }
   const encoding = value[1];
   if (encoding !== BodyEncoding.raw && encoding !== BodyEncoding.zstdStream) bad(`frame has unknown body encoding ${JSON.stringify(encoding)}`);
   const bodyBytes = readCount(value[2], "frame body length", 1, opsBodyBytesMax);
   const body = readBytes(value[3], "frame body", opsFrameBytesMax, 1);
   if (encoding === BodyEncoding.raw && body.length !== bodyBytes) bad(`raw body is ${body.length} bytes, header says ${bodyBytes}`);
-  return { encoding, bodyBytes, body };
+  return { version, encoding, bodyBytes, body };
 }

@@ -4,7 +4,11 @@
 // RUN for thousands. The hints ride on the at-rest segment (StoredSegment.successor and
 // .predecessor: the links out of and into a new segment);
 // it is a hint only, so a stale or missing one costs a round trip, never correctness.
-import { LearnedIndex } from "../sdr/learned.ts";
+// A segment that began a stream also gets its resemblance features indexed here (one
+// per connection, so cheap): the next stream's first segment (a response header that
+// differs in its date) is then sent as a small delta via the backup too.
+import { superFeatures } from "../sdr/features.ts";
+import { LearnedIndex, streamStartLabel } from "../sdr/learned.ts";
 import type { SegmentStore, StoredSegment } from "../store/types.ts";
 import { storeView } from "../store/view.ts";
 
@@ -32,6 +36,11 @@ export function withSuccessorHints(store: SegmentStore): HintedStore {
       if (segment.predecessor) {
         index().setPredecessor(segment.label, segment.predecessor);
         index().setSuccessor(segment.predecessor, segment.label);
+        if (Buffer.compare(segment.predecessor, streamStartLabel) === 0) {
+          const data = store.get(segment.label);
+          const features = data ? superFeatures(data) : undefined;
+          if (features) index().addFeatures(features, segment.label);
+        }
       }
     }
     return entries;

@@ -7,12 +7,11 @@ import { readFileSync } from "node:fs";
 import { packageTar } from "../bench/corpus.ts";
 import { startLab, dumpLogs, type Lab } from "../helpers/failover-scenario.ts";
 
-/** The warm pass via the backup must stay within this fraction of the cold pass's WAN
- *  bytes (a store without the master's segments needs about all of them). Issue 9 asks
- *  for 1.05x the warm pass via the master; single warm passes here vary from 14 kB to
- *  40 kB on 12 MiB with flush timing alone, so that figure is measured by
- *  tests/bench/failover.ts (savings_kept) and reported, not asserted on one sample. */
-const warmViaBackupOfColdMax = 1 / 20;
+/** Issue 9's criterion: the warm pass via the backup uses at most this many times the
+ *  WAN bytes of the warm pass via the master. One sample each is enough: flush timing
+ *  no longer moves segment boundaries, so warm passes of the same data cost the same
+ *  within a few hundred bytes (acks, the response header's delta). */
+const warmViaBackupOfMasterMax = 1.05;
 /** Without sync the backup must need at least this fraction of the cold pass. */
 const lostSavingsOfColdMin = 1 / 2;
 
@@ -57,7 +56,7 @@ test("after the master is killed, the backup serves the warm pass with the savin
 
     const warmViaBackup = await lab.fetchThroughBranch("corpus");
     expect(warmViaBackup.intact).toBe(true);
-    expect(warmViaBackup.wanBytes).toBeLessThanOrEqual(cold.wanBytes * warmViaBackupOfColdMax);
+    expect(warmViaBackup.wanBytes).toBeLessThanOrEqual(warmViaMaster.wanBytes * warmViaBackupOfMasterMax);
 
     // New data learned by the backup while the master is down.
     const missed = await lab.fetchThroughBranch("new-while-master-down");
@@ -82,5 +81,5 @@ test("control: without data store sync the backup has nothing, and the savings a
   const viaBackup = await lab.fetchThroughBranch("corpus");
   expect(viaBackup.intact).toBe(true);
   expect(viaBackup.wanBytes).toBeGreaterThan(cold.wanBytes * lostSavingsOfColdMin);
-  expect(viaBackup.wanBytes).toBeGreaterThan(cold.wanBytes * warmViaBackupOfColdMax);
+  expect(viaBackup.wanBytes).toBeGreaterThan(warmViaMaster.wanBytes * warmViaBackupOfMasterMax);
 }, 600_000);

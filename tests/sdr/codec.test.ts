@@ -2,7 +2,9 @@
 // and random inputs (in random piece sizes), random edits of a base, warm repeats
 // collapsing into runs, REQ/REP for what the decoder lacks (segments and runs),
 // poisoned DEF/REP refused with nothing stored, and a clear failure naming the
-// labels when no peer can supply them.
+// labels when no peer can supply them. Flushes mid-stream (deliverTail, cutFrame)
+// never move a segment boundary: the segments learned and the cost of a warm repeat do
+// not depend on where the input went idle.
 import { afterAll, describe, expect, test } from "bun:test";
 import { TandemError } from "../../agent/errors.ts";
 import { SdrDecoder, SdrEncoder } from "../../agent/sdr/index.ts";
@@ -142,6 +144,48 @@ describe("SDR round trips", () => {
     await p.close();
   });
 
+  test("flush points move no boundary: same segments learned, a warm repeat with other flush points sends nothing new", async () => {
+    const p = await pair();
+    const random = xorshift(71);
+    const input = Buffer.concat([textBytes(500_000, 72), randomBytes(400_000, 73), textBytes(300_000, 74)]);
+    const pass = async () => {
+      const frames: Uint8Array[] = [];
+      let at = 0;
+      while (at < input.length) {
+        const piece = random() < 0.3 ? 1 + Math.floor(random() * 300) : 1 + Math.floor(random() * 40_000);
+        frames.push(...(await p.encoder.encode(input.subarray(at, at + piece))));
+        at += piece;
+        const r = random();
+        if (r < 0.15) frames.push(...(await p.encoder.deliverTail()));
+        else if (r < 0.2) frames.push(...(await p.encoder.cutFrame()));
+      }
+      frames.push(...(await p.encoder.flush()));
+      expect(same(await decodeAll(p.decoder, frames), input)).toBe(true);
+      return frames;
+    };
+    await pass();
+    expect(p.encoder.stats.literalBytes).toBeGreaterThan(0);
+    // Exactly the segments of one uninterrupted cut, on both sides.
+    const labels = labelsOf(input);
+    const distinct = new Set(labels.map((l) => Buffer.from(l).toString("hex"))).size;
+    await p.encoder.close();
+    await p.decoder.close();
+    for (const store of [p.encStore, p.decStore]) expect(labels.every((l) => store.has(l))).toBe(true);
+    expect(p.decStore.count()).toBe(distinct);
+    const encoder = new SdrEncoder({ store: p.encStore });
+    const decoder = new SdrDecoder({ store: p.decStore, fetchMissing: async (l) => encoder.answer(l) });
+    Object.assign(p, { encoder, decoder });
+    for (let round = 0; round < 3; round++) {
+      const frames = await pass();
+      expect(frameBytes(frames)).toBeLessThan(input.length / 200);
+    }
+    expect(encoder.stats.headBytes).toBeGreaterThan(0);
+    expect(encoder.stats.defSegments + encoder.stats.deltaSegments).toBe(0);
+    expect(decoder.stats.reqSegments).toBe(0);
+    expect(p.decStore.count()).toBe(distinct);
+    await p.close();
+  });
+
   test("warm repeat collapses into runs: >= 500x", async () => {
     const p = await pair();
     const input = randomBytes(4 * 1024 * 1024, 31);
@@ -179,6 +223,32 @@ describe("SDR REQ/REP and refusals", () => {
     expect(freshStore.count()).toBe(new Set(labelsOf(input).map((l) => Buffer.from(l).toString("hex"))).size);
     await freshStore.close();
     await p.close();
+  });
+
+  test("a run from a peer whose chain lags ours (it never saw our newer links) expands from the previous successors, without a REQ", async () => {
+    // The branch (decoder) learned S1 then S2 from the master; the backup learned S1
+    // only. In S2 the pieces x and y are followed by other data, so the branch's links
+    // out of x's and y's last segments moved on: two forks in the backup's run for S1.
+    const [a, x, b, y, c, d, z, w] = [1, 2, 3, 4, 5, 6, 7, 8].map((n) => randomBytes(60_000, 700 + n));
+    const s1 = new Uint8Array(Buffer.concat([a!, x!, b!, y!, c!]));
+    const s2 = new Uint8Array(Buffer.concat([d!, x!, z!, y!, w!]));
+    const master = await pair();
+    for (const input of [s1, s2]) expect(same(await decodeAll(master.decoder, await encodeAll(master.encoder, input)), input)).toBe(true);
+    const backupStore = await openStore();
+    const learnS1 = new SdrEncoder({ store: backupStore });
+    await encodeAll(learnS1, s1);
+    await learnS1.close();
+    const backup = new SdrEncoder({ store: backupStore });
+    let reqs = 0;
+    const decoder = new SdrDecoder({ store: master.decStore, fetchMissing: async (labels) => (reqs++, backup.answer(labels)) });
+    const frames = await encodeAll(backup, s1);
+    expect(backup.stats.runRefs).toBeGreaterThan(0);
+    expect(same(await decodeAll(decoder, frames), s1)).toBe(true);
+    expect({ reqs, runMisses: decoder.stats.runMisses }).toEqual({ reqs: 0, runMisses: 0 });
+    await backup.close();
+    await decoder.close();
+    await backupStore.close();
+    await master.close();
   });
 
   test("answer() serves recently referenced segments after the store evicted them", async () => {
@@ -263,6 +333,27 @@ describe("SDR REQ/REP and refusals", () => {
     expect(store.has(label)).toBe(true);
     expect(store.has(blake3(intruder))).toBe(false);
     await store.close();
+  });
+
+  test("HEAD and DELIVERED ops that overrun their segment are refused as badFrame", async () => {
+    const p = await pair();
+    const input = randomBytes(100_000, 81);
+    await decodeAll(p.decoder, await encodeAll(p.encoder, input));
+    const first = labelsOf(input)[0]!;
+    const length = chunkAndHash(input).lengths[0]!;
+    const frame = (ops: Parameters<typeof encodeBody>[0]) => {
+      const body = encodeBody(ops);
+      return encodeFrame({ encoding: BodyEncoding.raw, bodyBytes: body.length, body });
+    };
+    const ok = await p.decoder.decode(frame([{ type: OpType.head, label: first, offset: 10, length: 20 }]));
+    expect(same(new Uint8Array(Buffer.concat(ok)), input.subarray(10, 30))).toBe(true);
+    const skipped = await p.decoder.decode(frame([{ type: OpType.delivered, bytes: 100 }, { type: OpType.ref, label: first }]));
+    expect(same(new Uint8Array(Buffer.concat(skipped)), input.subarray(100, length))).toBe(true);
+    const over = await rejection(p.decoder.decode(frame([{ type: OpType.head, label: first, offset: length - 5, length: 6 }])));
+    expect(over.code).toBe("badFrame");
+    const tooMany = await rejection(p.decoder.decode(frame([{ type: OpType.delivered, bytes: length + 1 }, { type: OpType.ref, label: first }])));
+    expect(tooMany.code).toBe("badFrame");
+    await p.close();
   });
 
   test("garbage frames are refused as badFrame", async () => {

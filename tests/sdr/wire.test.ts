@@ -31,6 +31,9 @@ describe("SDR ops wire form", () => {
     { type: OpType.ref, label: label(2) },
     { type: OpType.run, first: label(3), count: 17, runLabel: label(4) },
     { type: OpType.delta, label: label(5), base: label(6), delta: new Uint8Array([8, 1, 2, 3, 4]) },
+    { type: OpType.head, label: label(7), offset: 0, length: 4000 },
+    { type: OpType.delivered, bytes: 4000 },
+    { type: OpType.ref, label: label(8) },
   ];
 
   test("every op type round-trips through a frame", () => {
@@ -53,11 +56,18 @@ describe("SDR ops wire form", () => {
     badFrame(() => opFromWire([9, label(1)], 3), /op 3 has unknown type 9/);
     badFrame(() => opFromWire("x", 0), /not a non-empty array/);
     badFrame(() => opFromWire([OpType.literal, "text"], 0), /literal must be binary/);
+    badFrame(() => opFromWire([OpType.head, label(1), -1, 10], 0), /HEAD offset must be an integer from 0/);
+    badFrame(() => opFromWire([OpType.head, label(1), segmentBytesMax - 10, 11], 0), /HEAD length must be an integer from 1 to 10/);
+    badFrame(() => opFromWire([OpType.delivered, 0], 0), /DELIVERED bytes must be an integer from 1/);
+    badFrame(() => opFromWire([OpType.delivered, segmentBytesMax + 1], 0), /DELIVERED bytes/);
+    badFrame(() => decodeBody(encodeBody([{ type: OpType.delivered, bytes: 5 }, { type: OpType.literal, data: new Uint8Array(1) }])), /op 0 \(DELIVERED\) is not followed by a segment op/);
+    badFrame(() => decodeBody(encodeBody([{ type: OpType.delivered, bytes: 5 }])), /not followed by a segment op/);
+    badFrame(() => decodeBody(encodeBody([{ type: OpType.head, label: label(1), offset: 0, length: 5 }]), 1), /needs wire version 2, frame has 1/);
   });
 
   test("frames are checked: version, encoding, sizes, msgpack", () => {
     const body = encodeBody(ops);
-    badFrame(() => decodeFrame(packr.pack([sdrWireVersion + 1, 0, body.length, body])), /version 2, this agent speaks 1/);
+    badFrame(() => decodeFrame(packr.pack([sdrWireVersion + 1, 0, body.length, body])), /version 3, this agent speaks 1 to 2/);
     badFrame(() => decodeFrame(packr.pack([sdrWireVersion, 7, body.length, body])), /unknown body encoding 7/);
     badFrame(() => decodeFrame(packr.pack([sdrWireVersion, 0, body.length + 1, body])), /raw body is \d+ bytes, header says/);
     badFrame(() => decodeFrame(packr.pack([sdrWireVersion, 0, body.length])), /4-field array/);
