@@ -51,11 +51,12 @@ class Table {
   /** Writes `value`; returns the value it replaced when that differed. */
   put(key: Uint8Array, mapKey: number, value: Uint8Array): Uint8Array | undefined {
     const hit = this.overlay.get(mapKey);
-    const old = hit && sameBytes(hit.key, key) ? hit.value : this.db.getBinaryFast(key) as Uint8Array | undefined;
+    // getBinary copies the value: getBinaryFast may hand back a view of lmdb-js's 16 MiB
+    // shared read buffer whose length is the buffer's, not the value's.
+    const old = hit && sameBytes(hit.key, key) ? hit.value : this.db.getBinary(key) as Uint8Array | undefined;
     // Most links are re-learned unchanged (warm traffic): skip the write then.
     if (old && sameBytes(old, value)) return undefined;
-    // getBinaryFast's buffer is reused by the next read.
-    const replaced = old ? new Uint8Array(old) : undefined;
+    const replaced = old;
     if (this.overlay.size >= overlayEntriesMax) this.overlay.clear();
     this.overlay.set(mapKey, { key, value });
     this.db.put(key, value);
