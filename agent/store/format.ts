@@ -33,7 +33,13 @@ export interface ValueHeader {
 /** Builds header + payload as one buffer, ready to be put. */
 export function encodeValue(header: ValueHeader, payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(valueHeaderBytes + payload.length);
-  const view = new DataView(out.buffer);
+  writeValue(out, header, payload);
+  return out;
+}
+
+/** Writes header + payload into `out` (exactly valueHeaderBytes + payload.length long). */
+export function writeValue(out: Uint8Array, header: ValueHeader, payload: Uint8Array): void {
+  const view = new DataView(out.buffer, out.byteOffset, valueHeaderBytes);
   out[0] = valueFormatVersion;
   out[1] = (header.encoding === "lz4" ? flagLz4 : 0) | (header.origin === "peer" ? flagPeer : 0);
   view.setUint32(2, header.rawBytes, true);
@@ -41,7 +47,6 @@ export function encodeValue(header: ValueHeader, payload: Uint8Array): Uint8Arra
   view.setUint32(10, header.seq % 2 ** 32, true);
   view.setUint16(14, Math.floor(header.seq / 2 ** 32), true);
   out.set(payload, valueHeaderBytes);
-  return out;
 }
 
 /** Parses a stored value's header; throws `corrupt` when the bytes cannot be one. */

@@ -23,11 +23,12 @@ import type { Database, RootDatabase } from "lmdb";
 import { TandemError } from "../errors.ts";
 import type { EventLog } from "../events.ts";
 import { openStoreDbs } from "./env.ts";
-import { decompressSegment, hashMany, hashOne } from "./codec.ts";
+import { decompressSegment, hashOne } from "./codec.ts";
+import { packStored, splitValues, verifyStored } from "./bulk.ts";
 import { prepare } from "./prep-pool.ts";
 import { packSegments } from "./prepare.ts";
 import {
-  assertLabel, decodeChange, decodeHeader, encodeChange, encodeValue, labelHex, labelsEqual, segmentBytesMax,
+  assertLabel, decodeChange, decodeHeader, encodeChange, labelHex, labelsEqual, segmentBytesMax,
   storedPayloadBytesMax, valueFormatVersion, valueHeaderBytes,
 } from "./format.ts";
 import { identityHistoryMax, newIdentity, validateIdentity } from "./identity.ts";
@@ -462,9 +463,6 @@ export class LmdbSegmentStore implements SegmentStore {
     checkOrigin(origin);
     checkBatch(segments, "segments");
     checkMetaRecords(meta);
-    const nowS = Math.floor(Date.now() / 1000);
-    const items: Prepared[] = [];
-    const raws: Uint8Array[] = [];
     const kept: StoredSegment[] = [];
     for (const segment of segments) {
       assertLabel(segment?.label);
@@ -476,34 +474,24 @@ export class LmdbSegmentStore implements SegmentStore {
       if (!(payload instanceof Uint8Array) || payload.length > storedPayloadBytesMax) {
         throw new TandemError("badInput", `segment ${labelHex(segment.label)} payload must be a Uint8Array of at most ${storedPayloadBytesMax} bytes`);
       }
-      if (this.present(segment.label)) {
-        this.touch(segment.label);
-        continue;
+      if (encoding === "raw" && payload.length !== rawBytes) {
+        throw new TandemError("corrupt", `raw segment ${labelHex(segment.label)} holds ${payload.length} bytes, claims ${rawBytes}`);
       }
-      let raw: Uint8Array;
-      if (encoding === "raw") {
-        if (payload.length !== rawBytes) throw new TandemError("corrupt", `raw segment ${labelHex(segment.label)} holds ${payload.length} bytes, claims ${rawBytes}`);
-        raw = payload;
-      } else {
-        raw = decompressSegment(payload, rawBytes);
-      }
-      raws.push(raw);
-      kept.push(segment);
+      if (this.present(segment.label)) this.touch(segment.label);
+      else kept.push(segment);
     }
-    const hashes = hashMany(raws);
-    kept.forEach((segment, i) => {
-      if (!labelsEqual(hashes.subarray(i * labelBytes, (i + 1) * labelBytes), segment.label)) {
-        throw new TandemError("corrupt", `stored segment does not decode to data that hashes to its label ${labelHex(segment.label)}`);
-      }
-      const value = encodeValue(
-        { encoding: segment.encoding, origin, rawBytes: segment.rawBytes, createdS: nowS, seq: 0 },
-        segment.payload,
-      );
-      items.push({ label: new Uint8Array(segment.label), value, rawBytes: segment.rawBytes });
+    if (kept.length === 0 && !meta) return [];
+    // Packed now (the caller's buffers are not read later); decoded and hashed (bulk.ts)
+    // on a worker for large batches, and queued in call order.
+    const input = packStored(kept, origin, Math.floor(Date.now() / 1000));
+    return this.sequenced(async () => {
+      const output = kept.length === 0 ? null : await verifyStored(input, this.prepWorker);
+      if (output && "badLabel" in output) throw new TandemError("corrupt", `stored segment ${output.badLabel}: ${output.reason}`);
+      const values = output ? splitValues(output) : [];
+      const items: Prepared[] = kept.map((segment, i) => ({ label: new Uint8Array(segment.label), value: values[i]!, rawBytes: segment.rawBytes }));
+      const { done, promise } = settle<ChangeEntry[]>();
+      return { op: { kind: "put", items, origin, meta, done }, promise };
     });
-    if (items.length === 0 && !meta) return [];
-    const { done, promise } = settle<ChangeEntry[]>();
-    return this.sequenced(async () => ({ op: { kind: "put", items, origin, meta, done }, promise }));
   }
 
   async deleteSegments(labels: Label[], meta?: Record<string, unknown>): Promise<number> {
