@@ -8,8 +8,7 @@
 // worker only moves where it runs.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { blake3Many } from "../../wasm/index.ts";
-import { decompressSegment, hashMany } from "./codec.ts";
+import { decompressSegment, hashOne } from "./codec.ts";
 import { labelHex, labelsEqual, valueHeaderBytes, writeValue } from "./format.ts";
 import { labelBytes, type Origin, type StoredSegment } from "./types.ts";
 
@@ -20,40 +19,38 @@ export const verifyWorkerJobsMax = 64;
 /** A batch the worker has not answered by then is verified inline (its late answer is
  *  ignored): a lost worker message costs time, never a write that never ends. */
 export const verifyJobTimeoutMs = 5_000;
-/** Bytes handed to one WASM hashing call (bounds the arena copy). */
-export const verifyHashBytesMax = 8 * 1024 * 1024;
 
+/** A batch laid out as it will be stored: each value (header with seq 0 + payload) end
+ *  to end in one buffer. It is built with the one copy the batch needs, travels to the
+ *  worker and back by transfer, and its values are put into LMDB as views. */
 export interface VerifyInput {
-  /** Payloads laid end to end. */
-  joined: Uint8Array;
-  payloadLengths: Uint32Array;
+  values: Uint8Array;
+  valueLengths: Uint32Array;
   rawLengths: Uint32Array;
   /** 1 = LZ4 block, 0 = raw. */
   lz4: Uint8Array;
   /** Labels laid end to end, 32 bytes each. */
   labels: Uint8Array;
-  origin: Origin;
-  createdS: number;
 }
 
-/** Every value (header with seq 0 + payload) laid end to end in one buffer (one
- *  transfer back from the worker, one LMDB address), or the first segment that failed. */
-export type VerifyOutput = { values: Uint8Array; valueLengths: Uint32Array } | { badLabel: string; reason: string };
+/** null when every value is good, else the first segment that failed and why. */
+export type VerifyFailure = { badLabel: string; reason: string } | null;
 
-/** Packs segments for verifyValues: one copy, transferable to the worker. */
+/** Lays segments out as values (the caller has checked encodings and sizes). */
 export function packStored(segments: StoredSegment[], origin: Origin, createdS: number): VerifyInput {
   let total = 0;
-  for (const s of segments) total += s.payload.length;
+  for (const s of segments) total += valueHeaderBytes + s.payload.length;
   const n = segments.length;
   const input: VerifyInput = {
-    joined: new Uint8Array(total), payloadLengths: new Uint32Array(n), rawLengths: new Uint32Array(n),
-    lz4: new Uint8Array(n), labels: new Uint8Array(n * labelBytes), origin, createdS,
+    values: new Uint8Array(total), valueLengths: new Uint32Array(n), rawLengths: new Uint32Array(n),
+    lz4: new Uint8Array(n), labels: new Uint8Array(n * labelBytes),
   };
   let offset = 0;
   segments.forEach((s, i) => {
-    input.joined.set(s.payload, offset);
-    offset += s.payload.length;
-    input.payloadLengths[i] = s.payload.length;
+    const length = valueHeaderBytes + s.payload.length;
+    writeValue(input.values.subarray(offset, offset + length), { encoding: s.encoding, origin, rawBytes: s.rawBytes, createdS, seq: 0 }, s.payload);
+    offset += length;
+    input.valueLengths[i] = length;
     input.rawLengths[i] = s.rawBytes;
     input.lz4[i] = s.encoding === "lz4" ? 1 : 0;
     input.labels.set(s.label, i * labelBytes);
@@ -61,79 +58,66 @@ export function packStored(segments: StoredSegment[], origin: Origin, createdS: 
   return input;
 }
 
-/** Pure and synchronous: the same code runs inline and on the worker. */
-export function verifyValues(input: VerifyInput): VerifyOutput {
-  const { joined, payloadLengths, rawLengths, lz4, labels, origin, createdS } = input;
-  const n = payloadLengths.length;
-  const payloads: Uint8Array[] = [];
-  const raws: Uint8Array[] = [];
-  let allRaw = true;
-  for (let i = 0, offset = 0; i < n; i++) {
-    const payload = joined.subarray(offset, offset + payloadLengths[i]!);
-    offset += payloadLengths[i]!;
-    payloads.push(payload);
-    if (lz4[i]) {
-      allRaw = false;
-      try {
-        raws.push(decompressSegment(payload, rawLengths[i]!));
-      } catch (err) {
-        return { badLabel: labelHex(labels.subarray(i * labelBytes, (i + 1) * labelBytes)), reason: (err as Error).message };
-      }
-    } else raws.push(payload);
-  }
-  // Raw payloads already lie end to end: hash them in place, without joining them again.
-  const hashes = allRaw && joined.length <= verifyHashBytesMax ? blake3Many(joined, payloadLengths) : hashMany(raws);
-  for (let i = 0; i < n; i++) {
-    const label = labels.subarray(i * labelBytes, (i + 1) * labelBytes);
-    if (!labelsEqual(hashes.subarray(i * labelBytes, (i + 1) * labelBytes), label)) {
-      return { badLabel: labelHex(label), reason: "does not decode to data that hashes to its label" };
-    }
-  }
-  const values = new Uint8Array(joined.length + n * valueHeaderBytes);
-  const valueLengths = new Uint32Array(n);
-  for (let i = 0, offset = 0; i < n; i++) {
-    const header = { encoding: lz4[i] ? "lz4" : "raw", origin, rawBytes: rawLengths[i]!, createdS, seq: 0 } as const;
-    writeValue(values.subarray(offset, offset + valueHeaderBytes + payloads[i]!.length), header, payloads[i]!);
-    valueLengths[i] = valueHeaderBytes + payloads[i]!.length;
+/** Pure and synchronous: the same code runs inline and on the worker. Each payload is
+ *  hashed where it lies (one WASM call per segment costs no more than a batched one). */
+export function verifyValues(input: VerifyInput): VerifyFailure {
+  const { values, valueLengths, rawLengths, lz4, labels } = input;
+  for (let i = 0, offset = 0; i < valueLengths.length; i++) {
+    const payload = values.subarray(offset + valueHeaderBytes, offset + valueLengths[i]!);
     offset += valueLengths[i]!;
+    const label = labels.subarray(i * labelBytes, (i + 1) * labelBytes);
+    let raw: Uint8Array;
+    try {
+      raw = lz4[i] ? decompressSegment(payload, rawLengths[i]!) : payload;
+    } catch (err) {
+      return { badLabel: labelHex(label), reason: (err as Error).message };
+    }
+    if (!labelsEqual(hashOne(raw), label)) return { badLabel: labelHex(label), reason: "does not decode to data that hashes to its label" };
   }
-  return { values, valueLengths };
+  return null;
 }
 
-/** The values of a verified batch, as views of its one buffer. */
-export function splitValues(output: { values: Uint8Array; valueLengths: Uint32Array }): Uint8Array[] {
+/** The values of a batch, as views of its one buffer. */
+export function splitValues(input: VerifyInput): Uint8Array[] {
   const out: Uint8Array[] = [];
-  for (let i = 0, offset = 0; i < output.valueLengths.length; i++) {
-    out.push(output.values.subarray(offset, offset + output.valueLengths[i]!));
-    offset += output.valueLengths[i]!;
+  for (let i = 0, offset = 0; i < input.valueLengths.length; i++) {
+    out.push(input.values.subarray(offset, offset + input.valueLengths[i]!));
+    offset += input.valueLengths[i]!;
   }
   return out;
+}
+
+function transferList(input: VerifyInput): ArrayBuffer[] {
+  return [input.values, input.valueLengths, input.rawLengths, input.lz4, input.labels].map((a) => a.buffer as ArrayBuffer);
 }
 
 /** Bun's Worker has Node's ref/unref; its typings do not say so. */
 type RefWorker = Worker & { ref(): void; unref(): void };
 
+interface Verified { input: VerifyInput; failure: VerifyFailure }
+
 class VerifyPool {
   private worker: RefWorker | null = null;
   private broken = false;
   private nextId = 1;
-  private readonly jobs = new Map<number, { input: VerifyInput; resolve(output: VerifyOutput): void }>();
+  private readonly jobs = new Map<number, { redo(): Verified; resolve(v: Verified): void }>();
 
-  run(input: VerifyInput): Promise<VerifyOutput> | VerifyOutput {
+  /** The input is transferred to the worker and comes back with the answer; `redo`
+   *  packs and verifies the batch again inline when the worker cannot answer. */
+  run(input: VerifyInput, redo: () => Verified): Promise<Verified> | Verified {
     const worker = this.jobs.size < verifyWorkerJobsMax ? this.ensureWorker() : null;
-    if (!worker) return verifyValues(input);
+    if (!worker) return { input, failure: verifyValues(input) };
     const id = this.nextId++;
-    const done = new Promise<VerifyOutput>((resolve) => {
+    const done = new Promise<Verified>((resolve) => {
       const timer = setTimeout(() => {
         if (!this.jobs.delete(id)) return;
         if (this.jobs.size === 0) worker.unref();
-        resolve(verifyValues(input));
+        resolve(redo());
       }, verifyJobTimeoutMs);
-      this.jobs.set(id, { input, resolve: (output) => (clearTimeout(timer), resolve(output)) });
+      this.jobs.set(id, { redo, resolve: (v) => (clearTimeout(timer), resolve(v)) });
     });
     if (this.jobs.size === 1) worker.ref();
-    // Copied, not transferred: the input stays here for the inline fallback.
-    worker.postMessage({ id, input });
+    worker.postMessage({ id, input }, transferList(input));
     return done;
   }
 
@@ -147,12 +131,13 @@ class VerifyPool {
     try {
       const worker = new Worker(path) as RefWorker;
       worker.unref();
-      worker.onmessage = (event: MessageEvent<{ id: number; output?: VerifyOutput }>) => {
+      worker.onmessage = (event: MessageEvent<{ id: number; input?: VerifyInput; failure?: VerifyFailure }>) => {
         const job = this.jobs.get(event.data.id);
         if (!job) return;
         this.jobs.delete(event.data.id);
         if (this.jobs.size === 0) worker.unref();
-        job.resolve(event.data.output ?? verifyValues(job.input));
+        const { input, failure } = event.data;
+        job.resolve(input && failure !== undefined ? { input, failure } : job.redo());
       };
       worker.onerror = () => this.fail();
       this.worker = worker;
@@ -171,13 +156,22 @@ class VerifyPool {
     worker?.terminate();
     const jobs = [...this.jobs.values()];
     this.jobs.clear();
-    for (const job of jobs) job.resolve(verifyValues(job.input));
+    for (const job of jobs) job.resolve(job.redo());
   }
 }
 
 const pool = new VerifyPool();
 
-/** Verifies a packed batch: on the worker when large enough and available, else inline. */
-export function verifyStored(input: VerifyInput, useWorker: boolean): Promise<VerifyOutput> | VerifyOutput {
-  return useWorker && input.payloadLengths.length >= verifyWorkerSegmentsMin ? pool.run(input) : verifyValues(input);
+/**
+ * Lays out and verifies a batch: on the worker when large enough and available, else
+ * inline. The segments' payloads must stay as they are until this resolves (a batch
+ * the worker fails to answer is packed again from them).
+ */
+export function verifyStored(segments: StoredSegment[], origin: Origin, createdS: number, useWorker: boolean): Promise<Verified> | Verified {
+  const input = packStored(segments, origin, createdS);
+  if (!useWorker || segments.length < verifyWorkerSegmentsMin) return { input, failure: verifyValues(input) };
+  return pool.run(input, () => {
+    const again = packStored(segments, origin, createdS);
+    return { input: again, failure: verifyValues(again) };
+  });
 }

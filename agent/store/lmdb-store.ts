@@ -24,7 +24,7 @@ import { TandemError } from "../errors.ts";
 import type { EventLog } from "../events.ts";
 import { openStoreDbs } from "./env.ts";
 import { decompressSegment, hashOne } from "./codec.ts";
-import { packStored, splitValues, verifyStored } from "./bulk.ts";
+import { splitValues, verifyStored } from "./bulk.ts";
 import { prepare } from "./prep-pool.ts";
 import { packSegments } from "./prepare.ts";
 import {
@@ -481,13 +481,12 @@ export class LmdbSegmentStore implements SegmentStore {
       else kept.push(segment);
     }
     if (kept.length === 0 && !meta) return [];
-    // Packed now (the caller's buffers are not read later); decoded and hashed (bulk.ts)
-    // on a worker for large batches, and queued in call order.
-    const input = packStored(kept, origin, Math.floor(Date.now() / 1000));
+    const createdS = Math.floor(Date.now() / 1000);
     return this.sequenced(async () => {
-      const output = kept.length === 0 ? null : await verifyStored(input, this.prepWorker);
-      if (output && "badLabel" in output) throw new TandemError("corrupt", `stored segment ${output.badLabel}: ${output.reason}`);
-      const values = output ? splitValues(output) : [];
+      // Laid out as values and verified (bulk.ts), on a worker for large batches, in call order.
+      const verified = kept.length === 0 ? null : await verifyStored(kept, origin, createdS, this.prepWorker);
+      if (verified?.failure) throw new TandemError("corrupt", `stored segment ${verified.failure.badLabel}: ${verified.failure.reason}`);
+      const values = verified ? splitValues(verified.input) : [];
       const items: Prepared[] = kept.map((segment, i) => ({ label: new Uint8Array(segment.label), value: values[i]!, rawBytes: segment.rawBytes }));
       const { done, promise } = settle<ChangeEntry[]>();
       return { op: { kind: "put", items, origin, meta, done }, promise };
