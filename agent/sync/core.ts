@@ -89,7 +89,7 @@ export const defaultBounds: SyncBounds = {
   keysPerMessageMax: 60_000,
   inboxMessagesMax: 6,
   commitsInFlightMax: 16,
-  pushesInFlightMax: 4,
+  pushesInFlightMax: 8,
   scrubTickMs: 1000,
   scrubSegmentsPerTick: 256,
   fetchLabelsMax: 1024,
