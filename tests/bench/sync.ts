@@ -11,7 +11,9 @@
 //                                             sync interrupted 5 times / uninterrupted
 //   lag_p50_ms, lag_p99_ms at ingest_mbps     write call to the backup's durable ack
 // Built stores are cached under ~/.cache/tandem-bench-sync (first run builds them).
-// BENCH_SYNC_GIB=n sets the initial-sync store size (default 1).
+// BENCH_SYNC_GIB=n sets the initial-sync store size (default 1); BENCH_SYNC_ONLY=recon|initial|lag
+// runs one part (initial: one uninterrupted sync of the cached store); BENCH_SYNC_INGEST_MBPS
+// sets the lag run's target rate (default 100).
 import { randomBytes } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
@@ -235,6 +237,11 @@ if (process.env.BENCH_SYNC_ONLY === "initial") {
   const once = await initialSync(masterBase, 0, 0, "once");
   say(`initial sync: ${(once.ms / 1000).toFixed(1)} s, ${(stored / 1e6 / (once.ms / 1000)).toFixed(0)} MB/s at rest`);
   console.log(JSON.stringify({ initial_sync_mbps: Math.round(stored / 1e6 / (once.ms / 1000)), initial_sync_ms: Math.round(once.ms) }));
+  rmSync(work, { recursive: true, force: true });
+  process.exit(0);
+}
+if (process.env.BENCH_SYNC_ONLY === "recon") {
+  console.log(JSON.stringify(await benchRecon()));
   rmSync(work, { recursive: true, force: true });
   process.exit(0);
 }
