@@ -33,9 +33,14 @@ export interface ValueHeader {
 /** Builds header + payload as one buffer, ready to be put. */
 export function encodeValue(header: ValueHeader, payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(valueHeaderBytes + payload.length);
+  writeValue(out, header, payload);
+  return out;
+}
+
+/** Writes header + payload into `out` (exactly valueHeaderBytes + payload.length long). */
+export function writeValue(out: Uint8Array, header: ValueHeader, payload: Uint8Array): void {
   writeValueHeader(out, header);
   out.set(payload, valueHeaderBytes);
-  return out;
 }
 
 /** Writes the header into the first valueHeaderBytes of `value` (payload already behind it). */

@@ -25,6 +25,7 @@ import { TandemError } from "../errors.ts";
 import type { EventLog } from "../events.ts";
 import { openStoreDbs } from "./env.ts";
 import { decompressSegment, hashMany, hashOne } from "./codec.ts";
+import { splitValues, verifyStored } from "./bulk.ts";
 import { prepareOnWorker, worthWorker } from "./prep-pool.ts";
 import { packSegments, prepareSegments, type PrepOutput } from "./prepare.ts";
 import {
@@ -474,9 +475,6 @@ export class LmdbSegmentStore implements SegmentStore {
     checkOrigin(origin);
     checkBatch(segments, "segments");
     checkMetaRecords(meta);
-    const nowS = Math.floor(Date.now() / 1000);
-    const items: Prepared[] = [];
-    const raws: Uint8Array[] = [];
     const kept: StoredSegment[] = [];
     for (const segment of segments) {
       assertLabel(segment?.label);
@@ -488,34 +486,23 @@ export class LmdbSegmentStore implements SegmentStore {
       if (!(payload instanceof Uint8Array) || payload.length > storedPayloadBytesMax) {
         throw new TandemError("badInput", `segment ${labelHex(segment.label)} payload must be a Uint8Array of at most ${storedPayloadBytesMax} bytes`);
       }
-      if (this.present(segment.label)) {
-        this.touch(segment.label);
-        continue;
+      if (encoding === "raw" && payload.length !== rawBytes) {
+        throw new TandemError("corrupt", `raw segment ${labelHex(segment.label)} holds ${payload.length} bytes, claims ${rawBytes}`);
       }
-      let raw: Uint8Array;
-      if (encoding === "raw") {
-        if (payload.length !== rawBytes) throw new TandemError("corrupt", `raw segment ${labelHex(segment.label)} holds ${payload.length} bytes, claims ${rawBytes}`);
-        raw = payload;
-      } else {
-        raw = decompressSegment(payload, rawBytes);
-      }
-      raws.push(raw);
-      kept.push(segment);
+      if (this.present(segment.label)) this.touch(segment.label);
+      else kept.push(segment);
     }
-    const hashes = hashMany(raws);
-    kept.forEach((segment, i) => {
-      if (!labelsEqual(hashes.subarray(i * labelBytes, (i + 1) * labelBytes), segment.label)) {
-        throw new TandemError("corrupt", `stored segment does not decode to data that hashes to its label ${labelHex(segment.label)}`);
-      }
-      const value = encodeValue(
-        { encoding: segment.encoding, origin, rawBytes: segment.rawBytes, createdS: nowS, seq: 0 },
-        segment.payload,
-      );
-      items.push({ label: new Uint8Array(segment.label), value, rawBytes: segment.rawBytes });
+    if (kept.length === 0 && !meta) return [];
+    const createdS = Math.floor(Date.now() / 1000);
+    return this.sequenced(async () => {
+      // Laid out as values and verified (bulk.ts), on a worker for large batches, in call order.
+      const verified = kept.length === 0 ? null : await verifyStored(kept, origin, createdS, this.prepWorker);
+      if (verified?.failure) throw new TandemError("corrupt", `stored segment ${verified.failure.badLabel}: ${verified.failure.reason}`);
+      const values = verified ? splitValues(verified.input) : [];
+      const items: Prepared[] = kept.map((segment, i) => ({ label: new Uint8Array(segment.label), value: values[i]!, rawBytes: segment.rawBytes }));
+      const { done, promise } = settle<ChangeEntry[]>();
+      return { op: { kind: "put", items, origin, meta, done }, promise };
     });
-    if (items.length === 0 && !meta) return [];
-    const { done, promise } = settle<ChangeEntry[]>();
-    return this.sequenced(async () => ({ op: { kind: "put", items, origin, meta, done }, promise }));
   }
 
   async deleteSegments(labels: Label[], meta?: Record<string, unknown>): Promise<number> {

@@ -89,7 +89,7 @@ export const defaultBounds: SyncBounds = {
   keysPerMessageMax: 60_000,
   inboxMessagesMax: 6,
   commitsInFlightMax: 16,
-  pushesInFlightMax: 4,
+  pushesInFlightMax: 8,
   scrubTickMs: 1000,
   scrubSegmentsPerTick: 256,
   fetchLabelsMax: 1024,
@@ -166,6 +166,7 @@ interface Session {
   commits: Set<Promise<unknown>>;
   pushesInFlight: number;
   backlog: ChangeEntry[];          // change-log entries read ahead, seq > sendSeq
+  wants: Promise<void>;            // the peer's rc.want requests, served in order beside the inbox
 }
 
 function hex(b: Uint8Array): string {
@@ -298,7 +299,7 @@ export class SyncCore {
     const s: Session = {
       link, peer: null, paired: false, closed: false, sendSeq: 0, ackedSeq: 0, inflight: [], pumping: false,
       initialRunning: false, reconRunning: false, catchingUp: false, waiters: new Map(), keysAcc: new Map(), pushEvicted: new Map(),
-      inbox: [], processing: false, paused: false, commits: new Set(), pushesInFlight: 0, backlog: [],
+      inbox: [], processing: false, paused: false, commits: new Set(), pushesInFlight: 0, backlog: [], wants: Promise.resolve(),
     };
     this.session = s;
     this.send(s, this.stateMessage());
@@ -348,12 +349,16 @@ export class SyncCore {
         await this.handle(s, m);
       }
     } catch (err) {
-      if (s.closed) return; // the session ended under the handler: nothing to report
-      this.log("warning", `sync protocol error: ${(err as Error).message}`);
-      if (this.session === s) this.detach(`protocol error: ${(err as Error).message}`);
+      this.failSession(s, err);
     } finally {
       s.processing = false;
     }
+  }
+
+  private failSession(s: Session, err: unknown): void {
+    if (s.closed) return; // the session ended under the handler: nothing to report
+    this.log("warning", `sync protocol error: ${(err as Error).message}`);
+    if (this.session === s) this.detach(`protocol error: ${(err as Error).message}`);
   }
 
   private send(s: Session, m: SyncMessage): number {
@@ -436,7 +441,12 @@ export class SyncCore {
         return;
       }
       case "rc.pushed": return; // handled in receive()
-      case "rc.want": return this.onWant(s, m.id, m.want, m.drop, m.last);
+      case "rc.want":
+        // Pushing waits for the peer's rc.pushed, which may queue behind what the peer sends
+        // meanwhile: served beside the inbox (in order), so reading never pauses on a handler
+        // that waits for the peer (both sides would stall until reconStepTimeoutMs).
+        s.wants = s.wants.then(() => this.onWant(s, m.id, m.want, m.drop, m.last)).catch((err) => this.failSession(s, err));
+        return;
       case "rc.push": return this.onPush(s, m.id, m.segs);
       case "rc.end": {
         await this.flushCommits(s);

@@ -7,8 +7,9 @@
 // interval change never needs `restart`. Status, alarms and tandem_sync_* metrics are
 // derived here from the core and the connection state.
 //
-// Connection rule: both sides listen and dial; when two sessions race, the one dialed
-// by the master wins on both sides, so the pair always converges on one session.
+// Connection rule: both sides listen and dial while they have no session; when two
+// sessions race, the one dialed by the master wins on both sides, so the pair always
+// converges on one session, and a live session is never replaced by a new dial.
 import { withSuccessorHints } from "./hints.ts";
 import { hostname as osHostname } from "node:os";
 import type { ApplianceContext } from "../appliance-context.ts";
@@ -209,7 +210,9 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
   async function dial(): Promise<void> {
     dialTimer = null;
     if (!running || !cfg.peerIp || dialing) return;
-    if (live && !live.conn.closed && (live.masterDialed || !cfg.master)) return scheduleDial(cfg.reconnectS * 1000);
+    // A live session stays, whoever dialed it: replacing a backup-dialed one would cut an
+    // initial sync short. Only two dials that race are settled (adopt keeps the master's).
+    if (live && !live.conn.closed) return scheduleDial(cfg.reconnectS * 1000);
     dialing = true;
     const peerIp = cfg.peerIp;
     try {
@@ -302,8 +305,9 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
 
   function enable(): void {
     listen();
-    // The master dials at once; the backup waits a little, so the pair rarely races.
-    scheduleDial(cfg.master ? 0 : redialJitterMs * 2);
+    // Both dial at once (after a jitter): a backup that comes up next to a running master
+    // pairs without waiting for the master's next redial.
+    scheduleDial(0);
     scheduleChecks();
   }
 

@@ -11,7 +11,9 @@
 //                                             sync interrupted 5 times / uninterrupted
 //   lag_p50_ms, lag_p99_ms at ingest_mbps     write call to the backup's durable ack
 // Built stores are cached under ~/.cache/tandem-bench-sync (first run builds them).
-// BENCH_SYNC_GIB=n sets the initial-sync store size (default 1).
+// BENCH_SYNC_GIB=n sets the initial-sync store size (default 1); BENCH_SYNC_ONLY=recon|initial|lag
+// runs one part (initial: one uninterrupted sync of the cached store); BENCH_SYNC_INGEST_MBPS
+// sets the lag run's target rate (default 100).
 import { randomBytes } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
@@ -185,12 +187,22 @@ async function initialSync(masterBase: string, interruptions: number, expectedMs
     await b.kill("SIGKILL");
     b = await startNode(specB);
   }
-  await waitUntil(async () => (await b.status()).state === "in-sync", 600_000, "initial sync", 50);
+  // The backup watches its own state (polling it over the pipe would load both sides).
+  await waitUntil(async () => (await b.cmd({ cmd: "until", state: "in-sync", timeoutMs: 30_000 })).reached, 600_000, "initial sync", 0);
   const ms = performance.now() - t0;
   const sent = (await a.status()).sentBytes as number;
+  // CPU seconds of each side (user + system, whole process life): tells a CPU-bound
+  // transfer from one that waits on round trips or the disk.
+  const cpuS = async (n: SyncNode) => {
+    const c = (await n.cmd({ cmd: "cpu" })).cpu as { user: number; system: number };
+    return Math.round((c.user + c.system) / 1e4) / 100;
+  };
+  say(`${tag}: ${(ms / 1000).toFixed(1)} s; cpu master ${await cpuS(a)} s, backup ${await cpuS(b)} s (last life)`);
   const same = (await digest(dirA)) === (await digest(dirB));
-  await a.kill("SIGKILL");
-  await b.kill("SIGKILL");
+  // A profiled run (SYNC_HARNESS_PROF) needs a clean exit to write its profiles.
+  const stop = process.env.SYNC_HARNESS_PROF ? "SIGTERM" : "SIGKILL";
+  await a.kill(stop);
+  await b.kill(stop);
   if (!same) throw new Error("initial sync: digests differ");
   return { ms, sent, dirA, dirB };
 }
@@ -214,6 +226,25 @@ async function lag(): Promise<Record<string, number>> {
   };
 }
 
+if (process.env.BENCH_SYNC_ONLY === "initial") {
+  // Iterating on the initial sync alone: one uninterrupted run of the cached store.
+  const gib = Number(process.env.BENCH_SYNC_GIB ?? 1);
+  const masterBase = join(cacheDir, `initial-${gib}gib`);
+  if (!existsSync(join(masterBase, "done"))) throw new Error(`build ${masterBase} with a full run first`);
+  const probe = await open(masterBase);
+  const stored = probe.stats().storedBytes;
+  await probe.close();
+  const once = await initialSync(masterBase, 0, 0, "once");
+  say(`initial sync: ${(once.ms / 1000).toFixed(1)} s, ${(stored / 1e6 / (once.ms / 1000)).toFixed(0)} MB/s at rest`);
+  console.log(JSON.stringify({ initial_sync_mbps: Math.round(stored / 1e6 / (once.ms / 1000)), initial_sync_ms: Math.round(once.ms) }));
+  rmSync(work, { recursive: true, force: true });
+  process.exit(0);
+}
+if (process.env.BENCH_SYNC_ONLY === "recon") {
+  console.log(JSON.stringify(await benchRecon()));
+  rmSync(work, { recursive: true, force: true });
+  process.exit(0);
+}
 if (process.env.BENCH_SYNC_ONLY === "lag") {
   console.log(JSON.stringify(await lag()));
   rmSync(work, { recursive: true, force: true });

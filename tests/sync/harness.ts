@@ -2,7 +2,8 @@
 // store (agent/store), starts the real SyncService on real sockets, and obeys one JSON
 // command per stdin line, answering one JSON line on stdout:
 //   {"cmd":"write","n":100,"size":8192,"compressible":true} -> {"ok":true,"written":100,"labels":[...]}
-//   {"cmd":"status"} | {"cmd":"check"} | {"cmd":"alarms"} | {"cmd":"count"}
+//   {"cmd":"status"} | {"cmd":"check"} | {"cmd":"alarms"} | {"cmd":"count"} | {"cmd":"cpu"}
+//   {"cmd":"until","state":"in-sync","timeoutMs":30000} -> {"ok":true,"reached":true,"state":"in-sync"}
 //   {"cmd":"config","sync":{...SyncConfig fields}}   (applied online)
 // Arguments: --data DIR --addr A --role master|backup [--peer B] [--port N] [--secret S]
 //   [--mode async|sync] [--model M] [--sw-version V] [--capacity-mb N] [--reconnect S]
@@ -146,6 +147,14 @@ async function handle(cmd: Record<string, unknown>): Promise<unknown> {
     }
     case "status": return { ok: true, status: service.status(), count: store.count() };
     case "count": return { ok: true, count: store.count() };
+    case "cpu": return { ok: true, cpu: process.cpuUsage() };
+    case "until": {
+      // Waits here (not by polling over the pipe) until the sync state is `state`, at most timeoutMs.
+      const deadline = Date.now() + Number(cmd.timeoutMs ?? 30_000);
+      while (service.status().state !== cmd.state && Date.now() < deadline) await Bun.sleep(10);
+      const state = service.status().state;
+      return { ok: true, reached: state === cmd.state, state };
+    }
     case "check": return { ok: true, check: await service.checkNow() };
     case "alarms": return { ok: true, alarms: events.recent(1000).filter((e) => e.alarm).map((e) => e.alarm) };
     case "metrics": return { ok: true, text: metrics.render() };

@@ -104,6 +104,8 @@ export class World {
   delayHigh = false;
   private connecting = false;
   messages = 0;
+  /** Reconciliation steps given up for want of an answer (a flow-control stall shows here). */
+  readonly stalls: string[] = [];
 
   constructor(seed: number, readonly mode: "async" | "sync") {
     this.rng = new Rng(seed);
@@ -129,6 +131,8 @@ export class World {
         repBatchBytesMax: 8 * 1024, pushBatchBytesMax: 8 * 1024, overwriteWindowBuckets: 4, unionWindowBuckets: 16,
         inflightBatchesMax: 3, reconStepTimeoutMs: 20_000, syncAckTimeoutMs: 1500, trimEverySeqs: 8,
         congestionMarkSegments: 200,
+        // Tight flow control, so that pausing and push windows are exercised often.
+        inboxMessagesMax: 2, pushesInFlightMax: 1, commitsInFlightMax: 2,
       },
       log: (_sev, _msg, alarm) => {
         if (process.env.SIMLOG) console.log(this.clock.now(), node.name, _sev, _msg);
@@ -180,6 +184,13 @@ export class World {
       const id = ++this.sessionId;
       this.session = { id, cutAt: null };
       const last = { AtoB: 0, BtoA: 0 };
+      // A node that pauses reading (its inbox is full) gets nothing until it resumes, as
+      // over TCP: what arrives meanwhile is held, in order.
+      const paused = { A: false, B: false };
+      const held: Record<"A" | "B", unknown[]> = { A: [], B: [] };
+      const deliver = (to: Node) => {
+        while (held[to.name].length > 0 && !paused[to.name] && this.session?.id === id) to.core?.receive(fromWire(held[to.name].shift()));
+      };
       const link = (from: Node, to: Node, dir: "AtoB" | "BtoA"): SyncLink => ({
         send: (m: SyncMessage) => {
           if (this.session?.id !== id) return 0;
@@ -189,13 +200,23 @@ export class World {
           this.messages++;
           this.clock.setTimer(at - this.clock.now(), () => {
             if (this.session?.id !== id) return;
-            to.core?.receive(fromWire(wire));
+            held[to.name].push(wire);
+            deliver(to);
           });
           return 0;
         },
         writable: () => true,
-        close: () => {
-          if (this.session?.id === id) this.cut(`${from.name} closed`);
+        close: (reason: string) => {
+          if (this.session?.id !== id) return;
+          if (/^peer did not/.test(reason)) this.stalls.push(`${this.clock.now()} ${from.name}: ${reason}`);
+          this.cut(`${from.name} closed`);
+        },
+        pause: () => {
+          paused[from.name] = true;
+        },
+        resume: () => {
+          paused[from.name] = false;
+          deliver(from);
         },
       });
       this.a.core!.attach(link(this.a, this.b, "AtoB"));

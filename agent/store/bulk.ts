@@ -1,0 +1,177 @@
+// Verification of already-stored segments (what data store sync receives from its peer)
+// before they are written: each payload must decode (LZ4 or raw) to data that hashes
+// to its label, and becomes an at-rest value (header + payload, the payload kept as
+// it came). Large batches are checked on a worker thread of their own, so that a
+// backup's main thread (socket, frames, LMDB transactions) and the hashing run on two
+// cores; small ones, or any batch when the worker is unavailable, busy past its bound
+// or late, are checked inline with the same code. Verification is never skipped: the
+// worker only moves where it runs.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { decompressSegment, hashOne } from "./codec.ts";
+import { labelHex, labelsEqual, valueHeaderBytes, writeValue } from "./format.ts";
+import { labelBytes, type Origin, type StoredSegment } from "./types.ts";
+
+/** Batches with fewer segments than this are verified inline (the hop costs more). */
+export const verifyWorkerSegmentsMin = 32;
+/** Batches waiting in or for the worker before further ones are verified inline. */
+export const verifyWorkerJobsMax = 64;
+/** A batch the worker has not answered by then is verified inline (its late answer is
+ *  ignored): a lost worker message costs time, never a write that never ends. */
+export const verifyJobTimeoutMs = 5_000;
+
+/** A batch laid out as it will be stored: each value (header with seq 0 + payload) end
+ *  to end in one buffer. It is built with the one copy the batch needs, travels to the
+ *  worker and back by transfer, and its values are put into LMDB as views. */
+export interface VerifyInput {
+  values: Uint8Array;
+  valueLengths: Uint32Array;
+  rawLengths: Uint32Array;
+  /** 1 = LZ4 block, 0 = raw. */
+  lz4: Uint8Array;
+  /** Labels laid end to end, 32 bytes each. */
+  labels: Uint8Array;
+}
+
+/** null when every value is good, else the first segment that failed and why. */
+export type VerifyFailure = { badLabel: string; reason: string } | null;
+
+/** Lays segments out as values (the caller has checked encodings and sizes). */
+export function packStored(segments: StoredSegment[], origin: Origin, createdS: number): VerifyInput {
+  let total = 0;
+  for (const s of segments) total += valueHeaderBytes + s.payload.length;
+  const n = segments.length;
+  const input: VerifyInput = {
+    values: new Uint8Array(total), valueLengths: new Uint32Array(n), rawLengths: new Uint32Array(n),
+    lz4: new Uint8Array(n), labels: new Uint8Array(n * labelBytes),
+  };
+  let offset = 0;
+  segments.forEach((s, i) => {
+    const length = valueHeaderBytes + s.payload.length;
+    writeValue(input.values.subarray(offset, offset + length), { encoding: s.encoding, origin, rawBytes: s.rawBytes, createdS, seq: 0 }, s.payload);
+    offset += length;
+    input.valueLengths[i] = length;
+    input.rawLengths[i] = s.rawBytes;
+    input.lz4[i] = s.encoding === "lz4" ? 1 : 0;
+    input.labels.set(s.label, i * labelBytes);
+  });
+  return input;
+}
+
+/** Pure and synchronous: the same code runs inline and on the worker. Each payload is
+ *  hashed where it lies (one WASM call per segment costs no more than a batched one). */
+export function verifyValues(input: VerifyInput): VerifyFailure {
+  const { values, valueLengths, rawLengths, lz4, labels } = input;
+  for (let i = 0, offset = 0; i < valueLengths.length; i++) {
+    const payload = values.subarray(offset + valueHeaderBytes, offset + valueLengths[i]!);
+    offset += valueLengths[i]!;
+    const label = labels.subarray(i * labelBytes, (i + 1) * labelBytes);
+    let raw: Uint8Array;
+    try {
+      raw = lz4[i] ? decompressSegment(payload, rawLengths[i]!) : payload;
+    } catch (err) {
+      return { badLabel: labelHex(label), reason: (err as Error).message };
+    }
+    if (!labelsEqual(hashOne(raw), label)) return { badLabel: labelHex(label), reason: "does not decode to data that hashes to its label" };
+  }
+  return null;
+}
+
+/** The values of a batch, as views of its one buffer. */
+export function splitValues(input: VerifyInput): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0, offset = 0; i < input.valueLengths.length; i++) {
+    out.push(input.values.subarray(offset, offset + input.valueLengths[i]!));
+    offset += input.valueLengths[i]!;
+  }
+  return out;
+}
+
+function transferList(input: VerifyInput): ArrayBuffer[] {
+  return [input.values, input.valueLengths, input.rawLengths, input.lz4, input.labels].map((a) => a.buffer as ArrayBuffer);
+}
+
+/** Bun's Worker has Node's ref/unref; its typings do not say so. */
+type RefWorker = Worker & { ref(): void; unref(): void };
+
+interface Verified { input: VerifyInput; failure: VerifyFailure }
+
+class VerifyPool {
+  private worker: RefWorker | null = null;
+  private broken = false;
+  private nextId = 1;
+  private readonly jobs = new Map<number, { redo(): Verified; resolve(v: Verified): void }>();
+
+  /** The input is transferred to the worker and comes back with the answer; `redo`
+   *  packs and verifies the batch again inline when the worker cannot answer. */
+  run(input: VerifyInput, redo: () => Verified): Promise<Verified> | Verified {
+    const worker = this.jobs.size < verifyWorkerJobsMax ? this.ensureWorker() : null;
+    if (!worker) return { input, failure: verifyValues(input) };
+    const id = this.nextId++;
+    const done = new Promise<Verified>((resolve) => {
+      const timer = setTimeout(() => {
+        if (!this.jobs.delete(id)) return;
+        if (this.jobs.size === 0) worker.unref();
+        resolve(redo());
+      }, verifyJobTimeoutMs);
+      this.jobs.set(id, { redo, resolve: (v) => (clearTimeout(timer), resolve(v)) });
+    });
+    if (this.jobs.size === 1) worker.ref();
+    worker.postMessage({ id, input }, transferList(input));
+    return done;
+  }
+
+  private ensureWorker(): RefWorker | null {
+    if (this.worker || this.broken) return this.worker;
+    const path = join(import.meta.dir, "verify-worker.ts");
+    if (!existsSync(path)) {
+      this.broken = true;
+      return null;
+    }
+    try {
+      const worker = new Worker(path) as RefWorker;
+      worker.unref();
+      worker.onmessage = (event: MessageEvent<{ id: number; input?: VerifyInput; failure?: VerifyFailure }>) => {
+        const job = this.jobs.get(event.data.id);
+        if (!job) return;
+        this.jobs.delete(event.data.id);
+        if (this.jobs.size === 0) worker.unref();
+        const { input, failure } = event.data;
+        job.resolve(input && failure !== undefined ? { input, failure } : job.redo());
+      };
+      worker.onerror = () => this.fail();
+      this.worker = worker;
+      return worker;
+    } catch {
+      this.broken = true;
+      return null;
+    }
+  }
+
+  /** The worker died: finish its jobs inline and stop using it. */
+  private fail(): void {
+    this.broken = true;
+    const worker = this.worker;
+    this.worker = null;
+    worker?.terminate();
+    const jobs = [...this.jobs.values()];
+    this.jobs.clear();
+    for (const job of jobs) job.resolve(job.redo());
+  }
+}
+
+const pool = new VerifyPool();
+
+/**
+ * Lays out and verifies a batch: on the worker when large enough and available, else
+ * inline. The segments' payloads must stay as they are until this resolves (a batch
+ * the worker fails to answer is packed again from them).
+ */
+export function verifyStored(segments: StoredSegment[], origin: Origin, createdS: number, useWorker: boolean): Promise<Verified> | Verified {
+  const input = packStored(segments, origin, createdS);
+  if (!useWorker || segments.length < verifyWorkerSegmentsMin) return { input, failure: verifyValues(input) };
+  return pool.run(input, () => {
+    const again = packStored(segments, origin, createdS);
+    return { input: again, failure: verifyValues(again) };
+  });
+}
