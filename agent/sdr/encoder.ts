@@ -323,24 +323,31 @@ export class SdrEncoder {
     const key = labelKey(label);
     this.frameSegments++;
     if (!known) this.prefixes.add(data, label);
-    if (known || this.sent.has(label, key) || this.cache.has(label, key) || this.store.has(label)) {
-      this.sent.set(label, data, key);
-      this.stats.refSegments++;
-      const run = this.run;
-      if (run && run.labels.length < runSegmentsMax && sameLabel(run.predicted, label)) {
-        run.labels.push(label);
-        run.predicted = this.index.successor(label, key);
-        this.shadow = this.expect = run.predicted;
-        this.coveredBytes += data.length;
-        return;
-      }
-      this.closeRun();
-      this.run = { labels: [label], predicted: this.index.successor(label, key) };
-      this.shadow = this.expect = this.run.predicted;
-      this.coveredBytes += data.length;
+    if (known || this.sent.has(label, key) || this.cache.has(label, key) || this.store.has(label)) this.knownSegment(label, data, key);
+    else this.newSegment(label, data, key);
+  }
+
+  // Known and new segments are separate methods so the hot warm path stays small: as
+  // one method it inlined the whole DEF/DELTA path and JSC re-optimized it (~200 ms of
+  // JIT per warm 64 MiB connection) whenever the rarely taken new-segment branch ran.
+  private knownSegment(label: Label, data: Uint8Array, key: number): void {
+    this.sent.set(label, data, key);
+    this.stats.refSegments++;
+    this.coveredBytes += data.length;
+    const run = this.run;
+    if (run && run.labels.length < runSegmentsMax && sameLabel(run.predicted, label)) {
+      run.labels.push(label);
+      run.predicted = this.index.successor(label, key);
+      this.shadow = this.expect = run.predicted;
       return;
     }
-    // A segment the peer most likely lacks.
+    this.closeRun();
+    this.run = { labels: [label], predicted: this.index.successor(label, key) };
+    this.shadow = this.expect = this.run.predicted;
+  }
+
+  /** A segment the peer most likely lacks. */
+  private newSegment(label: Label, data: Uint8Array, key: number): void {
     this.closeRun();
     const predictedBase = this.shadow;
     this.expect = undefined;
