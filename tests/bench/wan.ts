@@ -79,6 +79,12 @@ const branch = await clientAppliance(join(tmp.dir), "branch", branchAddr, [
 ]);
 
 try {
+  // Another run of this benchmark on the machine holds the same addresses: the appliances
+  // then cannot listen, and the fetches would measure the other run's appliances.
+  for (const a of [dc, branch]) {
+    const line = /^.*cannot listen.*$/m.exec(a.output());
+    if (line) throw new Error(`${a.spec.name}: ${line[0]} (is another bench:wan running?)`);
+  }
   console.log(`corpus ${corpus.length} bytes; WAN ${wan.bandwidthBps / 1e6} Mbit/s, ${wan.delayMs * 2} ms RTT`);
   const direct = await fetchTimed(`http://${directWanAddr}:${directWan.port}/`);
   console.log(`direct through the emulator: ${direct.seconds.toFixed(2)} s`);
