@@ -56,6 +56,12 @@ export const answerWindowBytes = 16 * 1024 * 1024;
 export const learnedWindowBytes = 16 * 1024 * 1024;
 /** Body size at which the encoder closes a frame (smaller frames stream sooner). */
 export const frameBodyBytesTarget = 256 * 1024;
+/** LAN bytes a frame stands for at which the encoder closes it at the next segment
+ *  boundary: warm traffic (a few bytes of references per MiB) then reaches the receiver
+ *  in steady 2 MiB steps instead of waiting for forced flushes, each of which cut a new
+ *  tail segment (a DEF or delta, a store write and a re-sync of the chunker), and the
+ *  last frame of a transfer, decoded after everything else, stands for at most this. */
+export const frameCoveredBytesTarget = 2 * 1024 * 1024;
 
 export type SessionEnd = { ok: true } | { ok: false; reason: string; peerLost: boolean };
 
@@ -124,7 +130,7 @@ export class Session {
   constructor(private readonly options: SessionOptions) {
     this.lan = options.lan;
     this.conn = options.conn;
-    this.encoder = new SdrEncoder({ store: options.store, frameBodyBytesTarget, answerWindowBytesMax: answerWindowBytes });
+    this.encoder = new SdrEncoder({ store: options.store, frameBodyBytesTarget, frameCoveredBytesTarget, answerWindowBytesMax: answerWindowBytes });
     this.decoder = new SdrDecoder({
       store: options.store, learnedWindowBytesMax: learnedWindowBytes,
       fetchMissing: (labels) => this.fetchMissing(labels),

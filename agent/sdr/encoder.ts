@@ -34,6 +34,10 @@ export interface SdrEncoderOptions {
   zstdWindowLog?: number;
   /** A frame is closed once its body reaches this size. */
   frameBodyBytesTarget?: number;
+  /** A frame is also closed at a segment boundary once it stands for this many LAN
+   *  bytes (default: no such bound). Unlike a flush this cuts no segment, so warm
+   *  traffic streams to the receiver in steady frames without new tail segments. */
+  frameCoveredBytesTarget?: number;
   /** Flushed tails shorter than this go as literal bytes rather than segments. */
   literalBytesMax?: number;
   /** Bytes and entries of the window that answers REQs. */
@@ -76,6 +80,7 @@ export class SdrEncoder {
   private readonly index: LearnedIndex;
   private readonly compressor: StreamCompressor | undefined;
   private readonly frameBodyBytesTarget: number;
+  private readonly frameCoveredBytesTarget: number;
   private readonly literalBytesMax: number;
   private readonly resemblance: boolean;
   private readonly deltaRatioMax: number;
@@ -116,6 +121,7 @@ export class SdrEncoder {
     const level = options.zstdLevel ?? zstdLevelDefault;
     this.compressor = level > 0 ? new StreamCompressor(level, options.zstdWindowLog ?? zstdWindowLogDefault) : undefined;
     this.frameBodyBytesTarget = options.frameBodyBytesTarget ?? frameBodyBytesTargetDefault;
+    this.frameCoveredBytesTarget = options.frameCoveredBytesTarget ?? Infinity;
     this.literalBytesMax = options.literalBytesMax ?? literalBytesMaxDefault;
     this.resemblance = options.resemblance ?? true;
     this.deltaRatioMax = options.deltaRatioMax ?? deltaRatioMaxDefault;
@@ -209,7 +215,8 @@ export class SdrEncoder {
   }
 
   private async frameIfFull(frames: Uint8Array[]): Promise<void> {
-    if (this.bodyBytes >= this.frameBodyBytesTarget || this.ops.length >= opsPerFrameMax - 2 || this.frameSegments >= frameSegmentsMax ||
+    if (this.bodyBytes >= this.frameBodyBytesTarget || this.coveredBytes >= this.frameCoveredBytesTarget ||
+        this.ops.length >= opsPerFrameMax - 2 || this.frameSegments >= frameSegmentsMax ||
         this.coveredBytes + this.params.maxBytes * 2 > frameOutputBytesMax) {
       const frame = await this.closeFrame();
       if (frame) frames.push(frame);
