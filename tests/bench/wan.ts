@@ -6,6 +6,8 @@
 // (a second rule straight to the data centre) warm. Prints progress lines, then one
 // JSON object last: direct_s, cold_s, warm_s, cold_speedup, warm_speedup,
 // lan_warm_mbps (medians of 3 warm runs; best runs too) and the bytes that crossed the WAN.
+// Times are curl's own (time_total); warm_wall_s also counts starting the curl process.
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { realCorpus } from "./corpus.ts";
 import { clientAppliance, net, serverAppliance, sha256, tempDir } from "../optimize/fixture.ts";
@@ -35,15 +37,28 @@ const http = Bun.serve({
 });
 const tmp = tempDir("bench-wan");
 
-/** One timed fetch; the body goes to /dev/null so the timing holds no hashing work of ours. */
-async function fetchTimed(url: string): Promise<{ seconds: number; bytes: number }> {
+/** CPU seconds (user + system) a process has used so far, from /proc (NaN elsewhere). */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** One timed fetch; the body goes to /dev/null so the timing holds no hashing work of ours.
+ *  `seconds` is curl's own time_total (connect to last byte); `wallSeconds` also holds
+ *  starting the curl process (10-30 ms on this loaded machine: ~5% of a warm fetch). */
+async function fetchTimed(url: string): Promise<{ seconds: number; wallSeconds: number; bytes: number }> {
   const started = performance.now();
-  const proc = Bun.spawn(["curl", "-sS", "--max-time", "600", "-o", "/dev/null", "-w", "%{size_download}", url], { stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(["curl", "-sS", "--max-time", "600", "-o", "/dev/null", "-w", "%{size_download} %{time_total}", url], { stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  const seconds = (performance.now() - started) / 1000;
+  const wallSeconds = (performance.now() - started) / 1000;
   if (code !== 0) throw new Error(`curl ${url} failed (${code}): ${err}`);
-  if (Number(out) !== corpus.length) throw new Error(`curl ${url}: ${out} bytes, expected ${corpus.length}`);
-  return { seconds, bytes: Number(out) };
+  const [size, total] = out.trim().split(" ").map(Number);
+  if (size !== corpus.length) throw new Error(`curl ${url}: ${out} bytes, expected ${corpus.length}`);
+  return { seconds: total!, wallSeconds, bytes: size! };
 }
 
 /** An untimed fetch whose body is checked against the corpus (sha256). */
@@ -64,6 +79,12 @@ const branch = await clientAppliance(join(tmp.dir), "branch", branchAddr, [
 ]);
 
 try {
+  // Another run of this benchmark on the machine holds the same addresses: the appliances
+  // then cannot listen, and the fetches would measure the other run's appliances.
+  for (const a of [dc, branch]) {
+    const line = /^.*cannot listen.*$/m.exec(a.output());
+    if (line) throw new Error(`${a.spec.name}: ${line[0]} (is another bench:wan running?)`);
+  }
   console.log(`corpus ${corpus.length} bytes; WAN ${wan.bandwidthBps / 1e6} Mbit/s, ${wan.delayMs * 2} ms RTT`);
   const direct = await fetchTimed(`http://${directWanAddr}:${directWan.port}/`);
   console.log(`direct through the emulator: ${direct.seconds.toFixed(2)} s`);
@@ -72,10 +93,25 @@ try {
   const wanCold = channelWan.stats();
   console.log(`cold through the pair: ${cold.seconds.toFixed(2)} s, WAN bytes ${wanCold.bytesDown - wanBefore.bytesDown}`);
   const warmRuns: number[] = [];
-  for (let i = 0; i < warmRunsCount; i++) warmRuns.push((await fetchTimed(`http://${branchAddr}:8000/`)).seconds);
+  const warmWallRuns: number[] = [];
+  // CPU per warm run of each appliance and of this process (HTTP server + WAN emulator):
+  // on a shared machine the wall time varies a lot, CPU time much less.
+  const warmCpu: { dc: number[]; branch: number[]; bench: number[] } = { dc: [], branch: [], bench: [] };
+  for (let i = 0; i < warmRunsCount; i++) {
+    const before = { dc: cpuSeconds(dc.proc.pid), branch: cpuSeconds(branch.proc.pid), bench: process.cpuUsage() };
+    const run = await fetchTimed(`http://${branchAddr}:8000/`);
+    warmRuns.push(run.seconds);
+    warmWallRuns.push(run.wallSeconds);
+    warmCpu.dc.push(cpuSeconds(dc.proc.pid) - before.dc);
+    warmCpu.branch.push(cpuSeconds(branch.proc.pid) - before.branch);
+    const bench = process.cpuUsage(before.bench);
+    warmCpu.bench.push((bench.user + bench.system) / 1e6);
+  }
   const wanWarm = channelWan.stats();
   const warm = { seconds: median(warmRuns) };
-  console.log(`warm through the pair: ${warmRuns.map((s) => s.toFixed(3)).join(", ")} s, WAN bytes ${(wanWarm.bytesDown - wanCold.bytesDown) / warmRunsCount} per run`);
+  console.log(`warm through the pair: ${warmRuns.map((s) => s.toFixed(3)).join(", ")} s (with curl's start ${warmWallRuns.map((s) => s.toFixed(3)).join(", ")}), ` +
+    `WAN bytes ${(wanWarm.bytesDown - wanCold.bytesDown) / warmRunsCount} per run; CPU s per run: ` +
+    Object.entries(warmCpu).map(([k, v]) => `${k} ${v.map((x) => x.toFixed(2)).join("/")}`).join(", "));
   const lanRuns: number[] = [];
   for (let i = 0; i < warmRunsCount; i++) lanRuns.push((await fetchTimed(`http://${branchAddr}:8001/`)).seconds);
   const lanMedian = median(lanRuns);
@@ -96,6 +132,8 @@ try {
     warm_speedup: +(direct.seconds / warm.seconds).toFixed(2),
     cold_wan_bytes: wanCold.bytesDown - wanBefore.bytesDown + wanCold.bytesUp - wanBefore.bytesUp,
     warm_best_s: +Math.min(...warmRuns).toFixed(3),
+    warm_wall_s: +median(warmWallRuns).toFixed(3),
+    warm_cpu_s: Object.fromEntries(Object.entries(warmCpu).map(([k, v]) => [k, +median(v).toFixed(2)])),
     warm_wan_bytes: Math.round((wanWarm.bytesDown - wanCold.bytesDown + wanWarm.bytesUp - wanCold.bytesUp) / warmRunsCount),
     lan_warm_mbps: +((corpus.length * 8) / lanMedian / 1e6).toFixed(1),
     lan_warm_best_mbps: +((corpus.length * 8) / Math.min(...lanRuns) / 1e6).toFixed(1),
