@@ -22,6 +22,7 @@ import { MetricsRegistry } from "./metrics/registry.ts";
 import type { ApplyResult, OptimizationService, Service, SyncService } from "./services.ts";
 import type { SegmentStore } from "./store/types.ts";
 import { openSegmentStore, registerStoreMetrics } from "./store/index.ts";
+import { startStoreWorkers } from "./store/worker-path.ts";
 import { readApplianceVersion, type ApplianceVersion } from "./version.ts";
 
 const mib = 1024 * 1024;
@@ -154,6 +155,8 @@ export class Appliance implements ControlledAppliance {
       model: this.version.model, softwareVersion: this.version.softwareVersion, events: this.events,
     });
     registerStoreMetrics(this.metrics, () => this.storeHandle);
+    // Loaded now rather than at the first large batch, so the log says at boot which run.
+    startStoreWorkers(this.events);
     this.storeInfo = { name: "store", state: "running", detail: this.storeHandle.path };
   }
 

@@ -1,20 +1,23 @@
 // Builds the appliance image: dist/tandem-<model>-<version>.tar.gz (+ .sha256), a
 // root-filesystem overlay holding the agent under /opt/tandem (Bun runtime from the
-// npm package, the bundled agent, the built WASM, and only the production
-// node_modules that native parts need: lmdb's addon cannot be embedded in a
-// `bun build --compile` binary), the default config, a systemd unit and a
-// serial-getty drop-in. Reproducible: every input is a file of this commit or of the
-// locked packages, entries are sorted and stamped with the commit time.
+// npm package, the bundled agent with the store's worker threads bundled beside it,
+// the built WASM, and only the production node_modules that native parts need: lmdb's
+// addon cannot be embedded in a `bun build --compile` binary), the default config, a
+// systemd unit and a serial-getty drop-in. Reproducible: every input is a file of this
+// commit or of the locked packages, entries are sorted and stamped with the commit time.
 import { readFileSync, readdirSync, statSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { createHash } from "node:crypto";
 import { buildTarGz, type TarEntry } from "./tar.ts";
 import { buildWasm } from "../wasm/build.ts";
+import type { StoreWorkerName } from "../agent/store/worker-path.ts";
 
 const repoRoot = join(import.meta.dir, "..");
 const optRoot = "opt/tandem";
 /** Packages copied whole (with their dependency closure) because they carry native code. */
 const externalPackages = ["lmdb", "msgpackr"];
+/** Worker-thread modules of agent/store/ (worker-path.ts), bundled beside the agent. */
+const storeWorkerNames: StoreWorkerName[] = ["prep-worker", "verify-worker"];
 const skippedDirNames = new Set(["src", "dependencies", "test", "tests", "benchmark", ".github", "deps"]);
 
 function sha256Hex(data: Uint8Array): string {
@@ -93,15 +96,24 @@ export async function buildImage(outDir = join(repoRoot, "dist")): Promise<{ pat
 
   const wasmPath = await buildWasm();
   {
+    // The store's worker threads are entry points of their own: each becomes a .js file
+    // beside main.js, where agent/store/worker-path.ts looks for it at run time.
+    const entryNames = ["main", ...storeWorkerNames];
     const bundled = await Bun.build({
-      entrypoints: [join(repoRoot, "agent", "main.ts")],
+      entrypoints: [join(repoRoot, "agent", "main.ts"), ...storeWorkerNames.map((name) => join(repoRoot, "agent", "store", `${name}.ts`))],
       target: "bun",
       external: [...externalPackages, "assemblyscript", "playwright-core"],
       minify: false,
+      naming: "[name].[ext]",
     });
     if (!bundled.success) throw new Error(`bundle failed: ${bundled.logs.join("\n")}`);
-    if (bundled.outputs.length !== 1) throw new Error(`expected one bundle output, got ${bundled.outputs.length}`);
-    const agentJs = new Uint8Array(await bundled.outputs[0]!.arrayBuffer());
+    const bundles = await Promise.all(bundled.outputs.map(async (output) => ({
+      name: output.path.replace(/^\.\//, ""), data: new Uint8Array(await output.arrayBuffer()),
+    })));
+    const bundleNames = bundles.map((b) => b.name).sort().join(", ");
+    if (bundleNames !== entryNames.map((name) => `${name}.js`).sort().join(", ")) {
+      throw new Error(`expected bundles of ${entryNames.join(", ")}, got ${bundleNames}`);
+    }
 
     const entries: TarEntry[] = [];
     const bunBinary = join(repoRoot, "node_modules", "bun", "bin", "bun.exe");
@@ -110,7 +122,7 @@ export async function buildImage(outDir = join(repoRoot, "dist")): Promise<{ pat
       `#!/bin/sh\n# Runs the Tandem agent with the Bun runtime shipped in this image.\nhere="\${0%/bin/tandem}"\nexec "$here/bin/bun" "$here/agent/main.js" "$@"\n`, 0o755));
     entries.push(file(`${optRoot}/bin/tandem-console`,
       `#!/bin/sh\n# Serial-console login program: the Tandem shell on this terminal.\nhere="\${0%/bin/tandem-console}"\nexec "$here/bin/tandem" console --data /var/lib/tandem\n`, 0o755));
-    entries.push(file(`${optRoot}/agent/main.js`, agentJs));
+    for (const bundle of bundles) entries.push(file(`${optRoot}/agent/${bundle.name}`, bundle.data));
     entries.push(file(`${optRoot}/wasm/build/tandem.wasm`, readFileSync(wasmPath)));
     entries.push(file(`${optRoot}/package.json`, JSON.stringify({ name: "tandem-appliance", private: true, type: "module" }) + "\n"));
     for (const name of dependencyClosure(externalPackages)) addTree(entries, join(repoRoot, "node_modules", name), `${optRoot}/node_modules/${name}`);

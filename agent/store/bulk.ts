@@ -6,11 +6,10 @@
 // cores; small ones, or any batch when the worker is unavailable, busy past its bound
 // or late, are checked inline with the same code. Verification is never skipped: the
 // worker only moves where it runs.
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { decompressSegment, hashOne } from "./codec.ts";
 import { labelHex, labelsEqual, valueHeaderBytes, writeValue } from "./format.ts";
 import { labelBytes, type Origin, type StoredSegment } from "./types.ts";
+import { registerStoreWorker, startStoreWorker, type RefWorker } from "./worker-path.ts";
 
 /** Batches with fewer segments than this are verified inline (the hop costs more). */
 export const verifyWorkerSegmentsMin = 32;
@@ -91,9 +90,6 @@ function transferList(input: VerifyInput): ArrayBuffer[] {
   return [input.values, input.valueLengths, input.rawLengths, input.lz4, input.labels].map((a) => a.buffer as ArrayBuffer);
 }
 
-/** Bun's Worker has Node's ref/unref; its typings do not say so. */
-type RefWorker = Worker & { ref(): void; unref(): void };
-
 interface Verified { input: VerifyInput; failure: VerifyFailure }
 
 class VerifyPool {
@@ -121,31 +117,23 @@ class VerifyPool {
     return done;
   }
 
-  private ensureWorker(): RefWorker | null {
+  /** The worker, started on first use (or at appliance startup); null when inline. */
+  ensureWorker(): RefWorker | null {
     if (this.worker || this.broken) return this.worker;
-    const path = join(import.meta.dir, "verify-worker.ts");
-    if (!existsSync(path)) {
-      this.broken = true;
-      return null;
-    }
-    try {
-      const worker = new Worker(path) as RefWorker;
-      worker.unref();
-      worker.onmessage = (event: MessageEvent<{ id: number; input?: VerifyInput; failure?: VerifyFailure }>) => {
-        const job = this.jobs.get(event.data.id);
+    const worker = startStoreWorker(import.meta.dir, "verify-worker", {
+      onMessage: (data: { id: number; input?: VerifyInput; failure?: VerifyFailure }) => {
+        const job = this.jobs.get(data.id);
         if (!job) return;
-        this.jobs.delete(event.data.id);
-        if (this.jobs.size === 0) worker.unref();
-        const { input, failure } = event.data;
+        this.jobs.delete(data.id);
+        if (this.jobs.size === 0) this.worker?.unref();
+        const { input, failure } = data;
         job.resolve(input && failure !== undefined ? { input, failure } : job.redo());
-      };
-      worker.onerror = () => this.fail();
-      this.worker = worker;
-      return worker;
-    } catch {
-      this.broken = true;
-      return null;
-    }
+      },
+      onFail: () => this.fail(),
+    });
+    if (!worker) this.broken = true;
+    this.worker = worker;
+    return worker;
   }
 
   /** The worker died: finish its jobs inline and stop using it. */
@@ -161,6 +149,7 @@ class VerifyPool {
 }
 
 const pool = new VerifyPool();
+registerStoreWorker("verify-worker", () => void pool.ensureWorker());
 
 /**
  * Lays out and verifies a batch: on the worker when large enough and available, else

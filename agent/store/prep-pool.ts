@@ -2,12 +2,11 @@
 // off the caller's thread, so that the agent's main thread (SDR, sockets, LMDB
 // transaction callbacks) and the preparation run on two cores. One worker per
 // process, shared by every store, created on first use, kept referenced only while
-// it has work so it never holds the process open. If the worker cannot be started
-// (e.g. the bundled image, where the worker file is absent) or dies, batches are
-// prepared inline: same results, one core.
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+// it has work so it never holds the process open. If the worker cannot be started or
+// dies, batches are prepared inline: same results, one core (worker-path.ts finds the
+// worker's module and logs which way it went).
 import { prepareValues, type PrepInput, type PrepOutput } from "./prepare.ts";
+import { registerStoreWorker, startStoreWorker, type RefWorker } from "./worker-path.ts";
 
 /** Batches smaller than this are prepared inline (the hop costs more than it saves). */
 export const prepPoolSegmentsMin = 32;
@@ -16,9 +15,6 @@ export const prepPoolJobsMax = 64;
 /** A batch the worker has not answered by then is prepared inline (its late answer is
  *  ignored): a lost worker message must cost time, never a write that never ends. */
 export const prepJobTimeoutMs = 5_000;
-
-/** Bun's Worker has Node's ref/unref; its typings do not say so. */
-type RefWorker = Worker & { ref(): void; unref(): void };
 
 interface Job {
   input: PrepInput;
@@ -50,30 +46,22 @@ class PrepPool {
     return done;
   }
 
-  private ensureWorker(): RefWorker | null {
+  /** The worker, started on first use (or at appliance startup); null when inline. */
+  ensureWorker(): RefWorker | null {
     if (this.worker || this.broken) return this.worker;
-    const path = join(import.meta.dir, "prep-worker.ts");
-    if (!existsSync(path)) {
-      this.broken = true;
-      return null;
-    }
-    try {
-      const worker = new Worker(path) as RefWorker;
-      worker.unref();
-      worker.onmessage = (event: MessageEvent<{ id: number; output?: PrepOutput; error?: string }>) => {
-        const job = this.jobs.get(event.data.id);
+    const worker = startStoreWorker(import.meta.dir, "prep-worker", {
+      onMessage: (data: { id: number; output?: PrepOutput; error?: string }) => {
+        const job = this.jobs.get(data.id);
         if (!job) return;
-        this.jobs.delete(event.data.id);
-        if (this.jobs.size === 0) worker.unref();
-        job.resolve(event.data.output ?? prepareValues(job.input));
-      };
-      worker.onerror = () => this.fail();
-      this.worker = worker;
-      return worker;
-    } catch {
-      this.broken = true;
-      return null;
-    }
+        this.jobs.delete(data.id);
+        if (this.jobs.size === 0) this.worker?.unref();
+        job.resolve(data.output ?? prepareValues(job.input));
+      },
+      onFail: () => this.fail(),
+    });
+    if (!worker) this.broken = true;
+    this.worker = worker;
+    return worker;
   }
 
   /** The worker died: finish its jobs inline and stop using it. */
@@ -89,6 +77,7 @@ class PrepPool {
 }
 
 const pool = new PrepPool();
+registerStoreWorker("prep-worker", () => void pool.ensureWorker());
 
 /** Whether a batch of `segments` goes to the worker (large enough, and wanted). */
 export function worthWorker(segments: number, useWorker: boolean): boolean {

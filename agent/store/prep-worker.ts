@@ -15,3 +15,6 @@ self.onmessage = (event: MessageEvent<{ id: number; input: PrepInput }>) => {
     self.postMessage({ id, error: err instanceof Error ? err.message : String(err) });
   }
 };
+
+// Loaded (imports, WASM included): worker-path.ts reports the worker running.
+self.postMessage({ ready: true });

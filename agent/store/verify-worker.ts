@@ -17,3 +17,6 @@ self.onmessage = (event: MessageEvent<{ id: number; input: VerifyInput }>) => {
   const buffers = [input.values, input.valueLengths, input.rawLengths, input.lz4, input.labels].map((a) => a.buffer as ArrayBuffer);
   self.postMessage({ id, input, failure }, buffers);
 };
+
+// Loaded (imports, WASM included): worker-path.ts reports the worker running.
+self.postMessage({ ready: true });

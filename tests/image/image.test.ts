@@ -1,14 +1,17 @@
 // The appliance image: built twice byte-identical, of a sane size, and self-contained:
 // extracted into an empty root and started with a scrubbed environment (no repo, no
 // Bun or Node on PATH, no node_modules outside the image) it serves the web UI and
-// the console, reports the manifest's model and version, pairs with a second image
-// instance and refuses a third whose manifest says another software version.
+// the console, reports the manifest's model and version, runs the store's worker
+// threads from their bundles (and says so in its log, or says that it works inline
+// when one is missing), pairs with a second image instance and refuses a third whose
+// manifest says another software version.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { cpSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildImage } from "../../image/build.ts";
 import { startAgent, waitFor, type Agent } from "../helpers/agents.ts";
+import type { RemoteControl } from "../../agent/control/client.ts";
 
 /** An image above this is a packaging mistake (the Bun runtime alone is ~40 MB gzipped). */
 const imageBytesMax = 120 * 1024 * 1024;
@@ -44,6 +47,11 @@ function applianceConfig(address: string, extra: string[] = []): string[] {
   ];
 }
 
+/** The agent's startup line about its store workers (worker-path.ts), once it is there. */
+async function storeWorkersLine(control: RemoteControl): Promise<{ severity: string; message: string } | null> {
+  return await waitFor(async () => (await control.events(0, 1000)).find((e) => e.message.startsWith("store workers:")) ?? null, 30_000, 100);
+}
+
 beforeAll(async () => {
   image = await buildImage(join(work, "dist-a"));
   extract(image.path, join(work, "root"));
@@ -72,6 +80,7 @@ test("the manifest lists every file with its sha256, and the files match", () =>
   expect(paths).toContain("/opt/tandem/bin/bun");
   expect(paths).toContain("/etc/systemd/system/tandem.service");
   expect(paths).toContain("/etc/tandem/tandem.conf");
+  for (const bundle of ["main", "prep-worker", "verify-worker"]) expect(paths).toContain(`/opt/tandem/agent/${bundle}.js`);
   for (const path of paths) {
     const hash = new Bun.CryptoHasher("sha256").update(readFileSync(join(work, "root", path))).digest("hex");
     expect(hash).toBe(manifest.files[path]!);
@@ -86,6 +95,11 @@ test("an extracted image runs on its own: web UI, console, manifest version, pai
     configLines: applianceConfig("127.0.9.1", ["datastore sync enable", "datastore sync master", "datastore sync peer-ip 127.0.9.2", "datastore sync secret image-test-secret"]),
   });
   agents.push(master);
+  // Both store workers run in threads of their own, loaded from the image's bundles.
+  const workers = await storeWorkersLine(await master.control());
+  const agentDir = join(root, "opt", "tandem", "agent");
+  expect(workers?.severity).toBe("info");
+  expect(workers?.message).toBe(`store workers: prep-worker running (${join(agentDir, "prep-worker.js")}), verify-worker running (${join(agentDir, "verify-worker.js")})`);
   const web = await fetch(master.web, { redirect: "manual" });
   expect([200, 302, 303, 401]).toContain(web.status);
 
@@ -106,9 +120,11 @@ test("an extracted image runs on its own: web UI, console, manifest version, pai
   const synced = await waitFor(async () => (await backupControl.syncStatus()).state === "in-sync", 60_000, 200);
   expect(synced).toBe(true);
 
-  // A third instance whose manifest says another software version is refused.
+  // A third instance whose manifest says another software version is refused. Its
+  // image also lacks the verify worker's bundle: it verifies inline, and its log says so.
   const otherRoot = join(work, "root-other");
   cpSync(root, otherRoot, { recursive: true, verbatimSymlinks: true });
+  rmSync(join(otherRoot, "opt", "tandem", "agent", "verify-worker.js"));
   const otherManifestPath = join(otherRoot, "opt", "tandem", "manifest.json");
   const otherManifest = JSON.parse(readFileSync(otherManifestPath, "utf8"));
   otherManifest.softwareVersion = `${manifest.softwareVersion}-other`;
@@ -120,6 +136,11 @@ test("an extracted image runs on its own: web UI, console, manifest version, pai
   });
   agents.push(intruder);
   const intruderControl = await intruder.control();
+  const otherWorkers = await storeWorkersLine(intruderControl);
+  expect(otherWorkers?.severity).toBe("warning");
+  expect(otherWorkers?.message).toContain("prep-worker running");
+  expect(otherWorkers?.message).toContain(`verify-worker inline (no verify-worker.ts or verify-worker.js in ${join(otherRoot, "opt", "tandem", "agent")})`);
+  expect(intruder.output()).toContain("<4>store: store workers:");
   const refused = await waitFor(async () => {
     const status = await intruderControl.syncStatus();
     return status.state === "refused" ? status : null;
