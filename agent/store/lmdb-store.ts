@@ -18,12 +18,12 @@
 // seq was trimmed; every segment has exactly one order entry; the counters record
 // matches the segments. Eviction removes a segment's change entry with it.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import type { Database, RootDatabase } from "lmdb";
 import { TandemError } from "../errors.ts";
 import type { EventLog } from "../events.ts";
 import { openStoreDbs } from "./env.ts";
+import { workersPayOff } from "./worker-path.ts";
 import { decompressSegment, hashMany, hashOne } from "./codec.ts";
 import { splitValues, verifyStored } from "./bulk.ts";
 import { prepareOnWorker, worthWorker } from "./prep-pool.ts";
@@ -214,7 +214,7 @@ export class LmdbSegmentStore implements SegmentStore {
       throw new TandemError("badInput", `changeLogEntriesMax must be a positive integer, got ${this.changeLogEntriesMax}`);
     }
     this.events = options.events;
-    this.prepWorker = options.prepWorker ?? availableParallelism() > 1;
+    this.prepWorker = options.prepWorker ?? workersPayOff();
     this.ownerModel = options.model;
     this.ownerSoftwareVersion = options.softwareVersion;
     this.capacityBytes = options.capacityBytes ?? Number.MAX_SAFE_INTEGER;

@@ -47,6 +47,11 @@ export function storeWorkerStates(): Record<string, StoreWorkerState> {
 }
 
 /** A pool makes its worker startable by name (called once, when its module loads). */
+/** Whether worker threads can pay off here: on one core they only add copies. */
+export function workersPayOff(): boolean {
+  return availableParallelism() > 1;
+}
+
 export function registerStoreWorker(name: StoreWorkerName, start: () => void): void {
   starters.set(name, start);
 }
@@ -58,8 +63,7 @@ export function registerStoreWorker(name: StoreWorkerName, start: () => void): v
  */
 export function startStoreWorkers(log: EventLog): void {
   events = log;
-  // The same rule as the store's default (lmdb-store.ts, prepWorker): one core gains nothing.
-  if (availableParallelism() <= 1) {
+  if (!workersPayOff()) {
     log.emit("info", "store", "store workers: off (one core), batches are done inline");
     return;
   }
