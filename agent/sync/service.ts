@@ -305,9 +305,11 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
 
   function enable(): void {
     listen();
-    // Both dial at once (after a jitter): a backup that comes up next to a running master
-    // pairs without waiting for the master's next redial.
-    scheduleDial(0);
+    // The master dials at once; the backup a little later, so two fresh dials rarely race
+    // (the loser of a race is dropped, and with it what its session had in flight). A
+    // backup that comes up next to a running master still pairs at once: its own dial
+    // makes the session, which stays.
+    scheduleDial(cfg.master ? 0 : redialJitterMs * 2);
     scheduleChecks();
   }
 
