@@ -23,7 +23,7 @@ import { LearnedIndex, labelKey, streamStartLabel } from "./learned.ts";
 import { emptyStats, type SdrStats } from "./stats.ts";
 import { RecentWindow } from "./window.ts";
 import {
-  BodyEncoding, OpType, encodeBody, encodeFrame, frameOutputBytesMax, frameSegmentsMax, opsPerFrameMax, runSegmentsMax,
+  BodyEncoding, OpType, encodeBody, encodeFrame, frameOutputBytesMax, frameSegmentsMax, opsPerFrameMax, runForksMax, runSegmentsMax,
   type Op,
 } from "./wire.ts";
 import { StreamCompressor, zstdLevelDefault, zstdWindowLogDefault } from "./zstream.ts";
@@ -81,6 +81,8 @@ function sameLabel(a: Uint8Array | undefined, b: Uint8Array): boolean {
 interface OpenRun {
   labels: Label[];
   predicted: Label | undefined;
+  /** Positions whose label is the previous successor of the one before (wire v3). */
+  forks: number[];
   /** Leading bytes of the first segment already delivered by deliverTail(). */
   skip: number;
 }
@@ -428,7 +430,7 @@ export class SdrEncoder {
     if (!this.sent.has(label, key)) this.sent.set(label, data, key);
     this.stats.refSegments++;
     const run = this.run;
-    if (skip === 0 && run && run.labels.length < runSegmentsMax && sameLabel(run.predicted, label)) {
+    if (skip === 0 && run && run.labels.length < runSegmentsMax && (sameLabel(run.predicted, label) || this.forkTo(run, label))) {
       run.labels.push(label);
       run.predicted = this.index.successor(label, key);
       this.shadow = this.expect = run.predicted;
@@ -436,9 +438,19 @@ export class SdrEncoder {
       return;
     }
     this.closeRun();
-    this.run = { labels: [label], predicted: this.index.successor(label, key), skip };
+    this.run = { labels: [label], predicted: this.index.successor(label, key), forks: [], skip };
     this.shadow = this.expect = this.run.predicted;
     this.coveredBytes += data.length - skip;
+  }
+
+  /** Whether `label`, which is not the predicted successor, is the previous successor of
+   *  the run's last label (a segment repeated in the data has two): then the run goes on
+   *  over a fork, and the decoder takes the same turn from the RUN op's fork list. */
+  private forkTo(run: OpenRun, label: Label): boolean {
+    if (run.forks.length >= runForksMax) return false;
+    if (!sameLabel(this.index.previousSuccessor(run.labels[run.labels.length - 1]!), label)) return false;
+    run.forks.push(run.labels.length);
+    return true;
   }
 
   /** A segment the peer most likely lacks (`skip` as for knownSegment). */
@@ -513,12 +525,14 @@ export class SdrEncoder {
       run.labels.forEach((l, i) => list.set(l, i * 32));
       const runLabel = blake3(list);
       this.runs.set(runLabel, list);
-      this.pushOp({ type: OpType.run, first, count: run.labels.length, runLabel }, 32, 0);
+      const forks = run.forks.length > 0 ? run.forks : undefined;
+      this.pushOp({ type: OpType.run, first, count: run.labels.length, runLabel, forks }, 32 + run.forks.length * 2, 0);
       this.stats.runRefs++;
       this.stats.runSegments += run.labels.length;
     }
-    // Inner links already are the successors (that is how the run grew); only the
-    // link into the run is news. The decoder replays every link in order, so where the
+    // Inner links already are the successors or, at forks, the previous successors
+    // (that is how the run grew; setSuccessor keeps both); only the link into the run
+    // is news. The decoder replays every link in order, so where the
     // run passes through `prev` again, its inner link wins over the link into the run.
     const prev = this.prev;
     if (prev) {
