@@ -266,17 +266,22 @@ export class SdrEncoder {
         const skip = this.takeDelivered(segment.length);
         if (skip < segment.length) this.literal(segment.data.subarray(skip));
       } else this.segment(segment.label, segment.data);
-      await this.frameIfFull(frames);
+      if (this.frameFull()) await this.closeFrameInto(frames);
     }
   }
 
-  private async frameIfFull(frames: Uint8Array[]): Promise<void> {
-    if (this.bodyBytes >= this.frameBodyBytesTarget || this.coveredBytes >= this.frameCoveredBytesTarget ||
-        this.ops.length >= opsPerFrameMax - 6 || this.frameSegments >= frameSegmentsMax ||
-        this.coveredBytes + this.params.maxBytes * 2 > frameOutputBytesMax) {
-      const frame = await this.closeFrame();
-      if (frame) frames.push(frame);
-    }
+  /** Whether the open frame must be closed before the next segment. Tested before
+   *  awaiting closeFrameInto(): an await per segment (a promise and a microtask turn
+   *  each) cost more than the check. */
+  private frameFull(): boolean {
+    return this.bodyBytes >= this.frameBodyBytesTarget || this.coveredBytes >= this.frameCoveredBytesTarget ||
+      this.ops.length >= opsPerFrameMax - 6 || this.frameSegments >= frameSegmentsMax ||
+      this.coveredBytes + this.params.maxBytes * 2 > frameOutputBytesMax;
+  }
+
+  private async closeFrameInto(frames: Uint8Array[]): Promise<void> {
+    const frame = await this.closeFrame();
+    if (frame) frames.push(frame);
   }
 
   /** Data of the segment expected next (the successor of the last known one), if at hand. */
@@ -377,7 +382,7 @@ export class SdrEncoder {
       this.heldBytes = 0;
       this.stats.speculatedSegments++;
       this.segment(this.expect!, expected, true);
-      await this.frameIfFull(frames);
+      if (this.frameFull()) await this.closeFrameInto(frames);
     }
     await this.resumeChunking(frames);
     return pos;
