@@ -14,6 +14,11 @@ import { TandemError } from "../errors.ts";
 export const lanWriteHighBytes = 1024 * 1024;
 /** Backlog below which waiting producers resume. */
 export const lanWriteLowBytes = 256 * 1024;
+/** Runs of small pieces (a decoded frame's segments, ~8 KiB each) are copied into one
+ *  reused staging buffer of this size and written at once: on loopback, 64 MiB written
+ *  in 8 KiB pieces cost 2.5x the CPU of 256 KiB writes (syscalls, and wake-ups of the
+ *  reader), more than the extra copy. */
+export const lanWriteJoinBytes = 256 * 1024;
 /** Bound on establishing a LAN connection to a destination. */
 export const lanConnectTimeoutMs = 5000;
 
@@ -26,6 +31,9 @@ export interface LanTransport {
   remote: string;
   /** Bytes accepted now (the rest must wait for drain); negative when closed. */
   write(bytes: Uint8Array): number;
+  /** Whether write() copies what it accepts and keeps no reference (the caller may then
+   *  reuse the buffer at once). */
+  unbuffered: boolean;
   /** Half-close: FIN, keep reading. */
   shutdown(): void;
   /** Release the socket once both directions are done. */
@@ -41,6 +49,8 @@ function bunTransport(socket: Socket<LanSocketData>): LanTransport {
   return {
     remote: `${socket.remoteAddress}:${(socket as unknown as { remotePort?: number }).remotePort ?? "?"}`,
     write: (bytes) => socket.write(bytes),
+    // Bun's socket.write is unbuffered: it sends what the kernel takes and returns the count.
+    unbuffered: true,
     // shutdown(), not end(): Bun's end() closes both directions, and the peer may still send.
     shutdown: () => socket.shutdown(),
     end: () => socket.end(),
@@ -66,6 +76,7 @@ function nodeTransport(socket: net.Socket, lan: () => LanSocket | undefined): La
       socket.write(bytes);
       return bytes.length;
     },
+    unbuffered: false,
     shutdown: () => socket.end(),
     end: () => socket.end(),
     terminate: () => {
@@ -83,6 +94,8 @@ export class LanSocket {
   bytesOut = 0;
   readonly remote: string;
   private backlog: Uint8Array[] = [];
+  /** Reused by writeAll() for unbuffered transports; allocated on first use. */
+  private staging: Uint8Array | undefined;
   private backlogBytes = 0;
   private waiters: (() => void)[] = [];
   private endRequested = false;
@@ -160,6 +173,42 @@ export class LanSocket {
     this.backlog.push(bytes);
     this.backlogBytes += bytes.length;
     if (this.backlog.length === 1) this.flush();
+  }
+
+  /** Queues `pieces` in order, like write() each; runs of small pieces are joined into
+   *  one socket write when the transport allows it (the pieces are not kept then). */
+  writeAll(pieces: Uint8Array[]): void {
+    if (!this.socket.unbuffered) {
+      for (const piece of pieces) this.write(piece);
+      return;
+    }
+    let i = 0;
+    while (i < pieces.length && this.backlog.length === 0 && !this.closedFlag && !this.endRequested) {
+      if (pieces[i]!.length >= lanWriteJoinBytes || i + 1 === pieces.length) {
+        this.write(pieces[i++]!);
+        continue;
+      }
+      const staging = (this.staging ??= new Uint8Array(lanWriteJoinBytes));
+      let bytes = 0;
+      while (i < pieces.length && bytes + pieces[i]!.length <= lanWriteJoinBytes) {
+        staging.set(pieces[i]!, bytes);
+        bytes += pieces[i++]!.length;
+      }
+      this.bytesOut += bytes;
+      const written = this.socket.write(staging.subarray(0, bytes));
+      if (written < 0) {
+        this.reset();
+        return;
+      }
+      // The staging buffer is reused: what the kernel did not take waits as a copy.
+      if (written < bytes) {
+        const rest = staging.slice(written, bytes);
+        this.backlog.push(rest);
+        this.backlogBytes += rest.length;
+      }
+    }
+    // Backpressure (or a closed socket): the rest waits in the backlog, by reference.
+    for (; i < pieces.length; i++) this.write(pieces[i]!);
   }
 
   /** Resolves when the backlog is below the low mark (or the socket closed). */

@@ -419,7 +419,7 @@ export class Session {
         this.abort(`LAN peer ${this.lan.remote} closed while data for it was still arriving`, false);
         return;
       }
-      for (const piece of out) this.lan.write(piece);
+      this.lan.writeAll(out);
       await this.lan.whenWritable();
       this.inboundBytes -= item.ops.length;
       if (this.finished) return;

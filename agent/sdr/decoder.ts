@@ -43,6 +43,7 @@ export interface SdrDecoderOptions {
 export const runForksTriedMax = 4;
 export const runRetryWalksMax = 16;
 export const runRetryStepsPerFrameMax = 1 << 18;
+const noForks: ReadonlySet<number> = new Set();
 /** Labels one REQ may name (a frame's worth). */
 export const reqLabelsMax = 65536;
 /** Labels named in a missing-segment error message. */
@@ -171,7 +172,7 @@ export class SdrDecoder {
           segments++;
           break;
         case OpType.run: {
-          const labels = this.expandRun(op.first, op.count, op.runLabel);
+          const labels = this.expandRun(op.first, op.count, op.runLabel, op.forks);
           runs.push(labels);
           if (labels) {
             for (const label of labels) this.follow(label);
@@ -296,43 +297,48 @@ export class SdrDecoder {
     this.follow(label);
   }
 
-  /** The run's labels from our successor records, or undefined when they disagree. */
-  private expandRun(first: Label, count: number, runLabel: Label): Label[] | undefined {
+  /** The run's labels from our successor records (the previous successor at the op's
+   *  fork positions), or undefined when they disagree. */
+  private expandRun(first: Label, count: number, runLabel: Label, forkList: number[] | undefined): Label[] | undefined {
+    const forks = forkList ? new Set(forkList) : noForks;
     const list = new Uint8Array(count * 32);
     list.set(first, 0);
     let cur: Label | undefined = first;
     for (let i = 1; i < count && cur; i++) {
-      cur = this.index.successor(cur);
+      cur = forks.has(i) ? this.index.previousSuccessor(cur) : this.index.successor(cur);
       if (cur) list.set(cur, i * 32);
     }
     if (cur && sameLabel(blake3(list), runLabel)) return splitLabels(list, count);
     const walks = { left: runRetryWalksMax };
-    return this.retryRun(list, 0, first, count, runLabel, walks) ? splitLabels(list, count) : undefined;
+    return this.retryRun(list, 0, first, count, runLabel, forks, walks) ? splitLabels(list, count) : undefined;
   }
 
-  /** Refills list from position `at` with `label` and its successors, noting labels that
-   *  had another successor before; if the result does not hash to runLabel, tries those
-   *  previous successors one by one (depth first, within the walk and step budgets). */
-  private retryRun(list: Uint8Array, at: number, label: Label, count: number, runLabel: Label, walks: { left: number }): boolean {
+  /** Refills list from position `at` with `label` and its successors (previous successors
+   *  at the op's forks), noting labels that had another successor; if the result does not
+   *  hash to runLabel, tries those other successors one by one (depth first, within the
+   *  walk and step budgets). A peer whose links lag ours takes other turns. */
+  private retryRun(list: Uint8Array, at: number, label: Label, count: number, runLabel: Label, forks: ReadonlySet<number>,
+      walks: { left: number }): boolean {
     if (walks.left-- <= 0 || this.retrySteps < count - at) return false;
     this.retrySteps -= count - at;
     list.set(label, at * 32);
-    const forks: { at: number; previous: Label }[] = [];
+    const turns: { at: number; other: Label }[] = [];
     let cur: Label | undefined = label;
     let i = at + 1;
     for (; i < count; i++) {
-      if (forks.length < runForksTriedMax) {
-        const previous = this.index.previousSuccessor(cur);
-        if (previous) forks.push({ at: i, previous });
+      const fork = forks.has(i);
+      if (turns.length < runForksTriedMax) {
+        const other = fork ? this.index.successor(cur) : this.index.previousSuccessor(cur);
+        if (other) turns.push({ at: i, other });
       }
-      cur = this.index.successor(cur);
+      cur = fork ? this.index.previousSuccessor(cur) : this.index.successor(cur);
       if (!cur) break;
       list.set(cur, i * 32);
     }
     if (i === count && sameLabel(blake3(list), runLabel)) return true;
-    for (const fork of forks) {
+    for (const turn of turns) {
       const attempt = list.slice();
-      if (this.retryRun(attempt, fork.at, fork.previous, count, runLabel, walks)) {
+      if (this.retryRun(attempt, turn.at, turn.other, count, runLabel, forks, walks)) {
         list.set(attempt);
         return true;
       }

@@ -23,7 +23,7 @@ import { LearnedIndex, labelKey, streamStartLabel } from "./learned.ts";
 import { emptyStats, type SdrStats } from "./stats.ts";
 import { RecentWindow } from "./window.ts";
 import {
-  BodyEncoding, OpType, encodeBody, encodeFrame, frameOutputBytesMax, frameSegmentsMax, opsPerFrameMax, runSegmentsMax,
+  BodyEncoding, OpType, encodeBody, encodeFrame, frameOutputBytesMax, frameSegmentsMax, opsPerFrameMax, runForksMax, runSegmentsMax,
   type Op,
 } from "./wire.ts";
 import { StreamCompressor, zstdLevelDefault, zstdWindowLogDefault } from "./zstream.ts";
@@ -81,6 +81,8 @@ function sameLabel(a: Uint8Array | undefined, b: Uint8Array): boolean {
 interface OpenRun {
   labels: Label[];
   predicted: Label | undefined;
+  /** Positions whose label is the previous successor of the one before (wire v3). */
+  forks: number[];
   /** Leading bytes of the first segment already delivered by deliverTail(). */
   skip: number;
 }
@@ -264,17 +266,22 @@ export class SdrEncoder {
         const skip = this.takeDelivered(segment.length);
         if (skip < segment.length) this.literal(segment.data.subarray(skip));
       } else this.segment(segment.label, segment.data);
-      await this.frameIfFull(frames);
+      if (this.frameFull()) await this.closeFrameInto(frames);
     }
   }
 
-  private async frameIfFull(frames: Uint8Array[]): Promise<void> {
-    if (this.bodyBytes >= this.frameBodyBytesTarget || this.coveredBytes >= this.frameCoveredBytesTarget ||
-        this.ops.length >= opsPerFrameMax - 6 || this.frameSegments >= frameSegmentsMax ||
-        this.coveredBytes + this.params.maxBytes * 2 > frameOutputBytesMax) {
-      const frame = await this.closeFrame();
-      if (frame) frames.push(frame);
-    }
+  /** Whether the open frame must be closed before the next segment. Tested before
+   *  awaiting closeFrameInto(): an await per segment (a promise and a microtask turn
+   *  each) cost more than the check. */
+  private frameFull(): boolean {
+    return this.bodyBytes >= this.frameBodyBytesTarget || this.coveredBytes >= this.frameCoveredBytesTarget ||
+      this.ops.length >= opsPerFrameMax - 6 || this.frameSegments >= frameSegmentsMax ||
+      this.coveredBytes + this.params.maxBytes * 2 > frameOutputBytesMax;
+  }
+
+  private async closeFrameInto(frames: Uint8Array[]): Promise<void> {
+    const frame = await this.closeFrame();
+    if (frame) frames.push(frame);
   }
 
   /** Data of the segment expected next (the successor of the last known one), if at hand. */
@@ -375,7 +382,7 @@ export class SdrEncoder {
       this.heldBytes = 0;
       this.stats.speculatedSegments++;
       this.segment(this.expect!, expected, true);
-      await this.frameIfFull(frames);
+      if (this.frameFull()) await this.closeFrameInto(frames);
     }
     await this.resumeChunking(frames);
     return pos;
@@ -422,10 +429,13 @@ export class SdrEncoder {
   // JIT per warm 64 MiB connection) whenever the rarely taken new-segment branch ran.
   /** `skip`: leading bytes of the segment already delivered by deliverTail(). */
   private knownSegment(label: Label, data: Uint8Array, key: number, skip: number): void {
-    this.sent.set(label, data, key);
+    // Not refreshed when present: a REQ for a known segment is answered from the store
+    // anyway, and moving the entry to the newest end (delete + insert) was ~1 us per
+    // segment, 5% of a warm sender's CPU.
+    if (!this.sent.has(label, key)) this.sent.set(label, data, key);
     this.stats.refSegments++;
     const run = this.run;
-    if (skip === 0 && run && run.labels.length < runSegmentsMax && sameLabel(run.predicted, label)) {
+    if (skip === 0 && run && run.labels.length < runSegmentsMax && (sameLabel(run.predicted, label) || this.forkTo(run, label))) {
       run.labels.push(label);
       run.predicted = this.index.successor(label, key);
       this.shadow = this.expect = run.predicted;
@@ -433,9 +443,19 @@ export class SdrEncoder {
       return;
     }
     this.closeRun();
-    this.run = { labels: [label], predicted: this.index.successor(label, key), skip };
+    this.run = { labels: [label], predicted: this.index.successor(label, key), forks: [], skip };
     this.shadow = this.expect = this.run.predicted;
     this.coveredBytes += data.length - skip;
+  }
+
+  /** Whether `label`, which is not the predicted successor, is the previous successor of
+   *  the run's last label (a segment repeated in the data has two): then the run goes on
+   *  over a fork, and the decoder takes the same turn from the RUN op's fork list. */
+  private forkTo(run: OpenRun, label: Label): boolean {
+    if (run.forks.length >= runForksMax) return false;
+    if (!sameLabel(this.index.previousSuccessor(run.labels[run.labels.length - 1]!), label)) return false;
+    run.forks.push(run.labels.length);
+    return true;
   }
 
   /** A segment the peer most likely lacks (`skip` as for knownSegment). */
@@ -510,12 +530,14 @@ export class SdrEncoder {
       run.labels.forEach((l, i) => list.set(l, i * 32));
       const runLabel = blake3(list);
       this.runs.set(runLabel, list);
-      this.pushOp({ type: OpType.run, first, count: run.labels.length, runLabel }, 32, 0);
+      const forks = run.forks.length > 0 ? run.forks : undefined;
+      this.pushOp({ type: OpType.run, first, count: run.labels.length, runLabel, forks }, 32 + run.forks.length * 2, 0);
       this.stats.runRefs++;
       this.stats.runSegments += run.labels.length;
     }
-    // Inner links already are the successors (that is how the run grew); only the
-    // link into the run is news. The decoder replays every link in order, so where the
+    // Inner links already are the successors or, at forks, the previous successors
+    // (that is how the run grew; setSuccessor keeps both); only the link into the run
+    // is news. The decoder replays every link in order, so where the
     // run passes through `prev` again, its inner link wins over the link into the run.
     const prev = this.prev;
     if (prev) {

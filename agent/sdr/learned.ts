@@ -112,9 +112,22 @@ export class LearnedIndex {
     return this.successors.get(label, mapKey);
   }
 
+  /** A label seen followed by its previous successor again keeps both links as they
+   *  are: a segment repeated in the data (a licence text, a common header) alternates
+   *  between a few successors, and flipping the links at each occurrence rewrote both
+   *  tables (two LMDB puts per side) and broke a run every time. Kept, the current
+   *  link still extends runs where it holds, and a decoder whose run does not add up
+   *  tries the previous one. Encoder and decoder apply the same rule to the same links
+   *  in the same order, so their tables stay equal. */
   setSuccessor(label: Label, next: Label, mapKey = labelKey(label)): void {
-    const replaced = this.successors.put(label, mapKey, next);
-    if (replaced) this.alternates.put(label, mapKey, replaced);
+    const current = this.successors.get(label, mapKey);
+    if (current && sameBytes(current, next)) return;
+    if (current) {
+      const previous = this.alternates.get(label, mapKey);
+      if (previous && sameBytes(previous, next)) return;
+    }
+    this.successors.put(label, mapKey, next);
+    if (current) this.alternates.put(label, mapKey, current);
   }
 
   /** The successor that `label` had before its current one, if it ever changed. */

@@ -11,11 +11,15 @@
 // the learned chain predicts), and DELIVERED says that the first N bytes of the next
 // op's (first) segment already went out as literal or HEAD bytes. Version 1 frames
 // (a subset) are still decoded.
+//
+// Version 3 lets a RUN step over a fork: `forks` lists the positions whose segment is
+// the PREVIOUS successor of the one before (segments repeated in the data have two),
+// so a run no longer breaks there. A v3 frame without forks reads as v2.
 import { Packr, Unpackr } from "msgpackr";
 import { TandemError } from "../errors.ts";
 import { labelBytes, type Label } from "../store/types.ts";
 
-export const sdrWireVersion = 2;
+export const sdrWireVersion = 3;
 /** Oldest frame version this agent decodes (v1 has no HEAD/DELIVERED ops). */
 export const sdrWireVersionMin = 1;
 /** Largest ops frame on the wire (compressed). */
@@ -35,6 +39,8 @@ export const headBytesMax = segmentBytesMax;
 export const deltaBytesMax = 2 * segmentBytesMax;
 /** Largest number of segments one RUN op stands for. */
 export const runSegmentsMax = 16384;
+/** Largest number of fork positions one RUN op may list. */
+export const runForksMax = 4096;
 /** Largest number of segments one frame may stand for (references and runs included). */
 export const frameSegmentsMax = 65536;
 /** Largest number of output bytes one frame may stand for (runs make frames small). */
@@ -62,8 +68,10 @@ export type Op =
   | { type: OpType.def; label: Label; data: Uint8Array }
   | { type: OpType.ref; label: Label }
   /** `count` consecutive segments starting at `first`, each the successor of the one
-   *  before; `runLabel` is BLAKE3 of the concatenated labels (it names the run in a REQ). */
-  | { type: OpType.run; first: Label; count: number; runLabel: Label }
+   *  before, except at the positions in `forks` (v3; increasing, 1..count-1), where it is
+   *  the previous successor; `runLabel` is BLAKE3 of the concatenated labels (it names
+   *  the run in a REQ). */
+  | { type: OpType.run; first: Label; count: number; runLabel: Label; forks?: number[] }
   /** Segment `label` rebuilt by applying `delta` (see delta.ts) to segment `base`. */
   | { type: OpType.delta; label: Label; base: Label; delta: Uint8Array }
   /** Bytes [offset, offset + length) of known segment `label` (v2). */
@@ -94,13 +102,26 @@ function readCount(value: unknown, what: string, min: number, max: number): numb
   return value;
 }
 
+/** Fork positions of a run of `count`: 1 to runForksMax integers, increasing, in 1..count-1. */
+function readForks(value: unknown, count: number, what: string): number[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > runForksMax) bad(`${what} must be an array of 1 to ${runForksMax} positions`);
+  let last = 0;
+  for (const at of value) {
+    if (typeof at !== "number" || !Number.isInteger(at) || at <= last || at >= count) bad(`${what} must be increasing positions from 1 to ${count - 1}`);
+    last = at;
+  }
+  return value as number[];
+}
+
 /** Packs one op as its wire array. */
 export function opToWire(op: Op): unknown[] {
   switch (op.type) {
     case OpType.literal: return [OpType.literal, op.data];
     case OpType.def: return [OpType.def, op.label, op.data];
     case OpType.ref: return [OpType.ref, op.label];
-    case OpType.run: return [OpType.run, op.first, op.count, op.runLabel];
+    case OpType.run: return op.forks && op.forks.length > 0
+      ? [OpType.run, op.first, op.count, op.runLabel, op.forks]
+      : [OpType.run, op.first, op.count, op.runLabel];
     case OpType.delta: return [OpType.delta, op.label, op.base, op.delta];
     case OpType.head: return [OpType.head, op.label, op.offset, op.length];
     case OpType.delivered: return [OpType.delivered, op.bytes];
@@ -124,14 +145,18 @@ export function opFromWire(value: unknown, index: number): Op {
     case OpType.ref:
       expectLength(2);
       return { type: OpType.ref, label: readLabel(value[1], at("REF label")) };
-    case OpType.run:
-      expectLength(4);
-      return {
+    case OpType.run: {
+      if (value.length !== 4 && value.length !== 5) bad(`op ${index} (type ${value[0]}) has ${value.length} fields, expected 4 or 5`);
+      const count = readCount(value[2], at("RUN count"), 2, runSegmentsMax);
+      const op: Op = {
         type: OpType.run,
         first: readLabel(value[1], at("RUN first label")),
-        count: readCount(value[2], at("RUN count"), 2, runSegmentsMax),
+        count,
         runLabel: readLabel(value[3], at("RUN label")),
       };
+      if (value.length === 5) op.forks = readForks(value[4], count, at("RUN forks"));
+      return op;
+    }
     case OpType.delta:
       expectLength(4);
       return {
@@ -186,6 +211,7 @@ export function decodeBody(body: Uint8Array, version = sdrWireVersion): Op[] {
   for (let i = 0; i < ops.length; i++) {
     const type = ops[i]!.type;
     if (version < 2 && (type === OpType.head || type === OpType.delivered)) bad(`op ${i} (type ${type}) needs wire version 2, frame has ${version}`);
+    if (version < 3 && type === OpType.run && (ops[i] as { forks?: number[] }).forks) bad(`op ${i} (RUN with forks) needs wire version 3, frame has ${version}`);
     if (type !== OpType.delivered) continue;
     const next = ops[i + 1]?.type;
     if (next !== OpType.def && next !== OpType.ref && next !== OpType.run && next !== OpType.delta) {

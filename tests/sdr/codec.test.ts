@@ -251,6 +251,28 @@ describe("SDR REQ/REP and refusals", () => {
     await master.close();
   });
 
+  test("a segment repeated with two successors does not break a warm run: the RUN op lists the fork, the links stay put", async () => {
+    // x appears twice, followed by b then by d: the link out of x's last segment has a
+    // successor and a previous one. A warm pass steps over that fork inside one run.
+    const [a, x, b, c, d, e] = [1, 2, 3, 4, 5, 6].map((n) => randomBytes(60_000, 800 + n));
+    const input = new Uint8Array(Buffer.concat([a!, x!, b!, c!, x!, d!, e!]));
+    const p = await pair();
+    expect(same(await decodeAll(p.decoder, await encodeAll(p.encoder, input)), input)).toBe(true);
+    for (let pass = 0; pass < 2; pass++) {
+      const encoder = new SdrEncoder({ store: p.encStore });
+      let reqs = 0;
+      const decoder = new SdrDecoder({ store: p.decStore, fetchMissing: async (labels) => (reqs++, encoder.answer(labels)) });
+      const frames = await encodeAll(encoder, input);
+      expect(same(await decodeAll(decoder, frames), input)).toBe(true);
+      const single = encoder.stats.refSegments - encoder.stats.runSegments;
+      expect({ runRefs: encoder.stats.runRefs, single, defs: encoder.stats.defSegments, reqs, runMisses: decoder.stats.runMisses })
+        .toEqual({ runRefs: 1, single: 0, defs: 0, reqs: 0, runMisses: 0 });
+      await encoder.close();
+      await decoder.close();
+    }
+    await p.close();
+  });
+
   test("answer() serves recently referenced segments after the store evicted them", async () => {
     const p = await pair();
     const input = randomBytes(1_000_000, 51);

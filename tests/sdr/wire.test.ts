@@ -6,7 +6,7 @@ import { Packr } from "msgpackr";
 import { TandemError } from "../../agent/errors.ts";
 import {
   BodyEncoding, OpType, decodeBody, decodeFrame, encodeBody, encodeFrame, opFromWire, opToWire, opsFrameBytesMax,
-  runSegmentsMax, sdrWireVersion, segmentBytesMax, type Op,
+  runForksMax, runSegmentsMax, sdrWireVersion, segmentBytesMax, type Op,
 } from "../../agent/sdr/wire.ts";
 
 const packr = new Packr({ useRecords: false });
@@ -30,6 +30,7 @@ describe("SDR ops wire form", () => {
     { type: OpType.def, label: label(1), data: new Uint8Array(100).fill(7) },
     { type: OpType.ref, label: label(2) },
     { type: OpType.run, first: label(3), count: 17, runLabel: label(4) },
+    { type: OpType.run, first: label(3), count: 17, runLabel: label(4), forks: [1, 5, 16] },
     { type: OpType.delta, label: label(5), base: label(6), delta: new Uint8Array([8, 1, 2, 3, 4]) },
     { type: OpType.head, label: label(7), offset: 0, length: 4000 },
     { type: OpType.delivered, bytes: 4000 },
@@ -63,11 +64,18 @@ describe("SDR ops wire form", () => {
     badFrame(() => decodeBody(encodeBody([{ type: OpType.delivered, bytes: 5 }, { type: OpType.literal, data: new Uint8Array(1) }])), /op 0 \(DELIVERED\) is not followed by a segment op/);
     badFrame(() => decodeBody(encodeBody([{ type: OpType.delivered, bytes: 5 }])), /not followed by a segment op/);
     badFrame(() => decodeBody(encodeBody([{ type: OpType.head, label: label(1), offset: 0, length: 5 }]), 1), /needs wire version 2, frame has 1/);
+    badFrame(() => opFromWire([OpType.run, label(1), 10, label(2), []], 0), /RUN forks must be an array of 1 to/);
+    badFrame(() => opFromWire([OpType.run, label(1), 10, label(2), new Array(runForksMax + 1).fill(1)], 0), /RUN forks must be an array of 1 to/);
+    badFrame(() => opFromWire([OpType.run, label(1), 10, label(2), [0]], 0), /RUN forks must be increasing positions from 1 to 9/);
+    badFrame(() => opFromWire([OpType.run, label(1), 10, label(2), [3, 3]], 0), /RUN forks must be increasing/);
+    badFrame(() => opFromWire([OpType.run, label(1), 10, label(2), [10]], 0), /RUN forks must be increasing/);
+    badFrame(() => opFromWire([OpType.run, label(1), 10, label(2), [1], 0], 0), /has 6 fields, expected 4 or 5/);
+    badFrame(() => decodeBody(encodeBody([{ type: OpType.run, first: label(1), count: 3, runLabel: label(2), forks: [2] }]), 2), /RUN with forks\) needs wire version 3, frame has 2/);
   });
 
   test("frames are checked: version, encoding, sizes, msgpack", () => {
     const body = encodeBody(ops);
-    badFrame(() => decodeFrame(packr.pack([sdrWireVersion + 1, 0, body.length, body])), /version 3, this agent speaks 1 to 2/);
+    badFrame(() => decodeFrame(packr.pack([sdrWireVersion + 1, 0, body.length, body])), /version 4, this agent speaks 1 to 3/);
     badFrame(() => decodeFrame(packr.pack([sdrWireVersion, 7, body.length, body])), /unknown body encoding 7/);
     badFrame(() => decodeFrame(packr.pack([sdrWireVersion, 0, body.length + 1, body])), /raw body is \d+ bytes, header says/);
     badFrame(() => decodeFrame(packr.pack([sdrWireVersion, 0, body.length])), /4-field array/);
