@@ -9,7 +9,7 @@
 import { decompressSegment, hashOne } from "./codec.ts";
 import { labelHex, labelsEqual, valueHeaderBytes, writeValue } from "./format.ts";
 import { labelBytes, type Origin, type StoredSegment } from "./types.ts";
-import { registerStoreWorker, startStoreWorker, type RefWorker } from "./worker-path.ts";
+import { StoreWorkerPool } from "./worker-pool.ts";
 
 /** Batches with fewer segments than this are verified inline (the hop costs more). */
 export const verifyWorkerSegmentsMin = 32;
@@ -92,64 +92,11 @@ function transferList(input: VerifyInput): ArrayBuffer[] {
 
 interface Verified { input: VerifyInput; failure: VerifyFailure }
 
-class VerifyPool {
-  private worker: RefWorker | null = null;
-  private broken = false;
-  private nextId = 1;
-  private readonly jobs = new Map<number, { redo(): Verified; resolve(v: Verified): void }>();
-
-  /** The input is transferred to the worker and comes back with the answer; `redo`
-   *  packs and verifies the batch again inline when the worker cannot answer. */
-  run(input: VerifyInput, redo: () => Verified): Promise<Verified> | Verified {
-    const worker = this.jobs.size < verifyWorkerJobsMax ? this.ensureWorker() : null;
-    if (!worker) return { input, failure: verifyValues(input) };
-    const id = this.nextId++;
-    const done = new Promise<Verified>((resolve) => {
-      const timer = setTimeout(() => {
-        if (!this.jobs.delete(id)) return;
-        if (this.jobs.size === 0) worker.unref();
-        resolve(redo());
-      }, verifyJobTimeoutMs);
-      this.jobs.set(id, { redo, resolve: (v) => (clearTimeout(timer), resolve(v)) });
-    });
-    if (this.jobs.size === 1) worker.ref();
-    worker.postMessage({ id, input }, transferList(input));
-    return done;
-  }
-
-  /** The worker, started on first use (or at appliance startup); null when inline. */
-  ensureWorker(): RefWorker | null {
-    if (this.worker || this.broken) return this.worker;
-    const worker = startStoreWorker(import.meta.dir, "verify-worker", {
-      onMessage: (data: { id: number; input?: VerifyInput; failure?: VerifyFailure }) => {
-        const job = this.jobs.get(data.id);
-        if (!job) return;
-        this.jobs.delete(data.id);
-        if (this.jobs.size === 0) this.worker?.unref();
-        const { input, failure } = data;
-        job.resolve(input && failure !== undefined ? { input, failure } : job.redo());
-      },
-      onFail: () => this.fail(),
-    });
-    if (!worker) this.broken = true;
-    this.worker = worker;
-    return worker;
-  }
-
-  /** The worker died: finish its jobs inline and stop using it. */
-  private fail(): void {
-    this.broken = true;
-    const worker = this.worker;
-    this.worker = null;
-    worker?.terminate();
-    const jobs = [...this.jobs.values()];
-    this.jobs.clear();
-    for (const job of jobs) job.resolve(job.redo());
-  }
-}
-
-const pool = new VerifyPool();
-registerStoreWorker("verify-worker", () => void pool.ensureWorker());
+const pool = new StoreWorkerPool<Verified>("verify-worker", import.meta.dir, { jobsMax: verifyWorkerJobsMax, jobTimeoutMs: verifyJobTimeoutMs },
+  (reply) => {
+    const { input, failure } = reply as { input?: VerifyInput; failure?: VerifyFailure };
+    return input && failure !== undefined ? { input, failure } : undefined;
+  });
 
 /**
  * Lays out and verifies a batch: on the worker when large enough and available, else
@@ -159,7 +106,9 @@ registerStoreWorker("verify-worker", () => void pool.ensureWorker());
 export function verifyStored(segments: StoredSegment[], origin: Origin, createdS: number, useWorker: boolean): Promise<Verified> | Verified {
   const input = packStored(segments, origin, createdS);
   if (!useWorker || segments.length < verifyWorkerSegmentsMin) return { input, failure: verifyValues(input) };
-  return pool.run(input, () => {
+  // The input is transferred to the worker and comes back with the answer; a batch the
+  // worker cannot answer is packed and verified again inline.
+  return pool.run({ input }, transferList(input), () => {
     const again = packStored(segments, origin, createdS);
     return { input: again, failure: verifyValues(again) };
   });

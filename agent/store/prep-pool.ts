@@ -6,7 +6,7 @@
 // dies, batches are prepared inline: same results, one core (worker-path.ts finds the
 // worker's module and logs which way it went).
 import { prepareValues, type PrepInput, type PrepOutput } from "./prepare.ts";
-import { registerStoreWorker, startStoreWorker, type RefWorker } from "./worker-path.ts";
+import { StoreWorkerPool } from "./worker-pool.ts";
 
 /** Batches smaller than this are prepared inline (the hop costs more than it saves). */
 export const prepPoolSegmentsMin = 32;
@@ -16,68 +16,8 @@ export const prepPoolJobsMax = 64;
  *  ignored): a lost worker message must cost time, never a write that never ends. */
 export const prepJobTimeoutMs = 5_000;
 
-interface Job {
-  input: PrepInput;
-  resolve(output: PrepOutput): void;
-}
-
-class PrepPool {
-  private worker: RefWorker | null = null;
-  private broken = false;
-  private nextId = 1;
-  private readonly jobs = new Map<number, Job>();
-
-  /** Prepares on the worker when there is one, else inline. */
-  async run(input: PrepInput): Promise<PrepOutput> {
-    const worker = this.jobs.size < prepPoolJobsMax ? this.ensureWorker() : null;
-    if (!worker) return prepareValues(input);
-    const id = this.nextId++;
-    const done = new Promise<PrepOutput>((resolve) => {
-      const timer = setTimeout(() => {
-        if (!this.jobs.delete(id)) return;
-        if (this.jobs.size === 0) worker.unref();
-        resolve(prepareValues(input));
-      }, prepJobTimeoutMs);
-      this.jobs.set(id, { input, resolve: (output) => { clearTimeout(timer); resolve(output); } });
-    });
-    if (this.jobs.size === 1) worker.ref();
-    // Shared, not transferred (packSegments): the input stays here for the inline fallback.
-    worker.postMessage({ id, input });
-    return done;
-  }
-
-  /** The worker, started on first use (or at appliance startup); null when inline. */
-  ensureWorker(): RefWorker | null {
-    if (this.worker || this.broken) return this.worker;
-    const worker = startStoreWorker(import.meta.dir, "prep-worker", {
-      onMessage: (data: { id: number; output?: PrepOutput; error?: string }) => {
-        const job = this.jobs.get(data.id);
-        if (!job) return;
-        this.jobs.delete(data.id);
-        if (this.jobs.size === 0) this.worker?.unref();
-        job.resolve(data.output ?? prepareValues(job.input));
-      },
-      onFail: () => this.fail(),
-    });
-    if (!worker) this.broken = true;
-    this.worker = worker;
-    return worker;
-  }
-
-  /** The worker died: finish its jobs inline and stop using it. */
-  private fail(): void {
-    this.broken = true;
-    const worker = this.worker;
-    this.worker = null;
-    worker?.terminate();
-    const jobs = [...this.jobs.values()];
-    this.jobs.clear();
-    for (const job of jobs) job.resolve(prepareValues(job.input));
-  }
-}
-
-const pool = new PrepPool();
-registerStoreWorker("prep-worker", () => void pool.ensureWorker());
+const pool = new StoreWorkerPool<PrepOutput>("prep-worker", import.meta.dir, { jobsMax: prepPoolJobsMax, jobTimeoutMs: prepJobTimeoutMs },
+  (reply) => reply.output as PrepOutput | undefined);
 
 /** Whether a batch of `segments` goes to the worker (large enough, and wanted). */
 export function worthWorker(segments: number, useWorker: boolean): boolean {
@@ -85,6 +25,7 @@ export function worthWorker(segments: number, useWorker: boolean): boolean {
 }
 
 /** Prepares a packed batch on the worker when there is one, else inline. */
-export function prepareOnWorker(input: PrepInput): Promise<PrepOutput> {
-  return pool.run(input);
+export async function prepareOnWorker(input: PrepInput): Promise<PrepOutput> {
+  // Shared, not transferred (packSegments): the input stays here for the inline fallback.
+  return pool.run({ input }, [], () => prepareValues(input));
 }
