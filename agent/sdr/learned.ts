@@ -130,6 +130,17 @@ export class LearnedIndex {
     if (current) this.alternates.put(label, mapKey, current);
   }
 
+  /** Sets both links of `label` as a peer has them (data store sync's hints), so this
+   *  side's runs and forks follow the same tables as the peer's. */
+  setLinks(label: Label, successor: Label, previous: Label | undefined, mapKey = labelKey(label)): void {
+    const current = this.successors.get(label, mapKey);
+    if (!current || !sameBytes(current, successor)) this.successors.put(label, mapKey, successor);
+    if (previous) {
+      const stored = this.alternates.get(label, mapKey);
+      if (!stored || !sameBytes(stored, previous)) this.alternates.put(label, mapKey, previous);
+    }
+  }
+
   /** The successor that `label` had before its current one, if it ever changed. */
   previousSuccessor(label: Label, mapKey = labelKey(label)): Label | undefined {
     return this.alternates.get(label, mapKey);

@@ -29,6 +29,10 @@ export interface StoredSegment {
   successor?: Label;
   /** Codec hint too: the label that preceded this segment when it was first learned. */
   predecessor?: Label;
+  /** Codec hint too: the successor this segment had before its current one (a segment
+   *  repeated in the data has two, and RUN ops take either), so the peer's tables
+   *  match the ones the branch learned from this appliance. */
+  previousSuccessor?: Label;
 }
 
 export interface StoreIdentity {

@@ -1,8 +1,9 @@
 // Data store sync carries the SDR codec's successor hints along with the segments it
 // moves: a backup that holds its master's segments but not the order they were learned
 // in could only reference them one by one after a failover, where the master sent one
-// RUN for thousands. The hints ride on the at-rest segment (StoredSegment.successor and
-// .predecessor: the links out of and into a new segment);
+// RUN for thousands. The hints ride on the at-rest segment (StoredSegment.successor,
+// .previousSuccessor and .predecessor: the links out of and into a new segment; a
+// segment repeated in the data has two successors, and RUN ops may take either);
 // it is a hint only, so a stale or missing one costs a round trip, never correctness.
 // A segment that began a stream also gets its resemblance features indexed here (one
 // per connection, so cheap): the next stream's first segment (a response header that
@@ -26,13 +27,14 @@ export function withSuccessorHints(store: SegmentStore): HintedStore {
     const segment = store.getStored(label);
     if (!segment) return segment;
     const successor = index().successor(label);
+    const previousSuccessor = successor ? index().previousSuccessor(label) : undefined;
     const predecessor = index().predecessor(label);
-    return successor || predecessor ? { ...segment, successor, predecessor } : segment;
+    return successor || predecessor ? { ...segment, successor, previousSuccessor, predecessor } : segment;
   };
   const putStored: SegmentStore["putStored"] = async (segments, origin, meta) => {
     const entries = await store.putStored(segments, origin, meta);
     for (const segment of segments) {
-      if (segment.successor) index().setSuccessor(segment.label, segment.successor);
+      if (segment.successor) index().setLinks(segment.label, segment.successor, segment.previousSuccessor);
       if (segment.predecessor) {
         index().setPredecessor(segment.label, segment.predecessor);
         index().setSuccessor(segment.predecessor, segment.label);

@@ -114,6 +114,7 @@ export function segToWire(s: StoredSegment): Record<string, unknown> {
   const wire: Record<string, unknown> = { l: s.label, e: s.encoding === "lz4" ? 1 : 0, r: s.rawBytes, p: s.payload };
   if (s.successor) wire.s = s.successor;
   if (s.predecessor) wire.q = s.predecessor;
+  if (s.previousSuccessor) wire.a = s.previousSuccessor;
   return wire;
 }
 export function segFromWire(v: unknown, what: string): StoredSegment {
@@ -125,6 +126,7 @@ export function segFromWire(v: unknown, what: string): StoredSegment {
   const seg: StoredSegment = { label: label(m.l, `${what}.l`), encoding: e === 1 ? "lz4" : "raw", rawBytes, payload };
   if (m.s !== undefined) seg.successor = label(m.s, `${what}.s`);
   if (m.q !== undefined) seg.predecessor = label(m.q, `${what}.q`);
+  if (m.a !== undefined) seg.previousSuccessor = label(m.a, `${what}.a`);
   return seg;
 }
 function segs(v: unknown, what: string): StoredSegment[] {
@@ -209,7 +211,8 @@ export function fromWire(v: unknown): SyncMessage {
 /** Approximate encoded size, for accounting in the core (the link knows the exact one). */
 export function approxBytes(m: SyncMessage): number {
   let n = 32;
-  const add = (s: StoredSegment[]) => s.forEach((x) => (n += x.payload.length + labelBytes + 12 + (x.successor ? labelBytes : 0) + (x.predecessor ? labelBytes : 0)));
+  const add = (s: StoredSegment[]) => s.forEach((x) => (n += x.payload.length + labelBytes + 12 + (x.successor ? labelBytes : 0) + (x.predecessor ? labelBytes : 0) +
+    (x.previousSuccessor ? labelBytes : 0)));
   switch (m.t) {
     case "rep": case "rc.push": case "fetched": add(m.segs); break;
     case "rc.fp": n += m.fps.length; break;

@@ -5,9 +5,11 @@
 // at its start included (a delta, found by resemblance even when another stream began
 // last), while the branch decodes it byte for byte without a REQ.
 import { afterAll, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { SdrDecoder, SdrEncoder } from "../../agent/sdr/index.ts";
 import type { SegmentStore } from "../../agent/store/types.ts";
 import { withSuccessorHints } from "../../agent/sync/hints.ts";
+import { packageTar } from "../bench/corpus.ts";
 import { decodeAll, frameBytes, openStore, randomBytes, removeTempDirs, same, textBytes, xorshift } from "../sdr/helpers.ts";
 
 afterAll(removeTempDirs);
@@ -57,3 +59,33 @@ test("a backup fed by sync sends a warm stream for the master's bytes, header de
   expect(warmViaBackup.bytes).toBeLessThanOrEqual(warmViaMaster.bytes * 1.05);
   for (const store of [master, backup, branch]) await store.close();
 });
+
+test("segments repeated in real data (two successors each) give the backup the master's single RUN, without a REQ", async () => {
+  const [master, backup, branch] = [await openStore(), await openStore(), await openStore()];
+  // A real npm tarball: licence texts and common headers repeat inside it, so many
+  // segments have two successors and the master's warm pass is RUNs with forks.
+  const input = new Uint8Array(readFileSync(packageTar("typescript", "5.6.3")));
+  const connection = async (store: SegmentStore) => {
+    const encoder = new SdrEncoder({ store });
+    const decoder = new SdrDecoder({ store: branch, fetchMissing: async (labels) => encoder.answer(labels) });
+    const frames: Uint8Array[] = [];
+    for (let at = 0; at < input.length; at += 64 * 1024) frames.push(...(await encoder.encode(input.subarray(at, at + 64 * 1024))));
+    frames.push(...(await encoder.flush()));
+    expect(same(await decodeAll(decoder, frames), input)).toBe(true);
+    await encoder.close();
+    await decoder.close();
+    return { bytes: frameBytes(frames), received: decoder.stats };
+  };
+  await connection(master);
+  const warmViaMaster = await connection(master);
+  const from = withSuccessorHints(master);
+  const to = withSuccessorHints(backup);
+  const labels = master.changesSince(0, 1_000_000).map((entry) => entry.label);
+  await to.store.putStored(labels.map((label) => from.store.getStored(label)!), "peer");
+  await from.close();
+  await to.close();
+  const warmViaBackup = await connection(backup);
+  expect(warmViaBackup.received.reqSegments).toBe(0);
+  expect(warmViaBackup.bytes).toBeLessThanOrEqual(warmViaMaster.bytes * 1.05);
+  for (const store of [master, backup, branch]) await store.close();
+}, 60_000);
