@@ -149,10 +149,11 @@ async function handle(cmd: Record<string, unknown>): Promise<unknown> {
     case "count": return { ok: true, count: store.count() };
     case "cpu": return { ok: true, cpu: process.cpuUsage() };
     case "until": {
-      // Waits here (not by polling over the pipe) until the sync state is `state`, at most timeoutMs.
+      // Waits here (not by polling over the pipe) until the sync state is `state`, at most
+      // timeoutMs; state() alone, as status() reads the store and this runs every 10 ms.
       const deadline = Date.now() + Number(cmd.timeoutMs ?? 30_000);
-      while (service.status().state !== cmd.state && Date.now() < deadline) await Bun.sleep(10);
-      const state = service.status().state;
+      while (service.state() !== cmd.state && Date.now() < deadline) await Bun.sleep(10);
+      const state = service.state();
       return { ok: true, reached: state === cmd.state, state };
     }
     case "check": return { ok: true, check: await service.checkNow() };
