@@ -19,6 +19,34 @@ export const verifyWorkerJobsMax = 64;
  *  ignored): a lost worker message costs time, never a write that never ends. */
 export const verifyJobTimeoutMs = 5_000;
 
+/** Value buffers kept for the next batches once a batch is written. A fresh buffer of a
+ *  few hundred KiB costs a page fault per 4 KiB on first touch (and zeroing); a kept one
+ *  costs neither, and a backup in initial sync lays out one such batch per push. */
+export const valueBuffersPooledMax = 16;
+/** Larger buffers are left to the collector (a batch is at most a few MiB). */
+export const valueBufferPooledBytesMax = 8 * 2 ** 20;
+/** New buffers are rounded up to this, so that batches of slightly different sizes reuse them. */
+const valueBufferGrainBytes = 64 * 1024;
+const pooled: ArrayBuffer[] = [];
+
+function valuesBuffer(bytes: number): Uint8Array {
+  const i = pooled.findIndex((b) => b.byteLength >= bytes);
+  if (i >= 0) return new Uint8Array(pooled.splice(i, 1)[0]!, 0, bytes);
+  return new Uint8Array(new ArrayBuffer(Math.ceil(bytes / valueBufferGrainBytes) * valueBufferGrainBytes), 0, bytes);
+}
+
+/**
+ * Gives a batch's buffer back for reuse: only once nothing reads its values any more
+ * (its LMDB transaction ended: putSync copied them into the map) and only once per batch,
+ * since a buffer pooled twice would be laid out by two batches at once.
+ */
+export function releaseValues(input: VerifyInput): void {
+  const buffer = input.values.buffer as ArrayBuffer;
+  // A buffer still out at a worker that timed out is detached (length 0): nothing to keep.
+  if (buffer.byteLength === 0 || buffer.byteLength > valueBufferPooledBytesMax || pooled.length >= valueBuffersPooledMax) return;
+  if (!pooled.includes(buffer)) pooled.push(buffer);
+}
+
 /** A batch laid out as it will be stored: each value (header with seq 0 + payload) end
  *  to end in one buffer. It is built with the one copy the batch needs, travels to the
  *  worker and back by transfer, and its values are put into LMDB as views. */
@@ -41,7 +69,7 @@ export function packStored(segments: StoredSegment[], origin: Origin, createdS: 
   for (const s of segments) total += valueHeaderBytes + s.payload.length;
   const n = segments.length;
   const input: VerifyInput = {
-    values: new Uint8Array(total), valueLengths: new Uint32Array(n), rawLengths: new Uint32Array(n),
+    values: valuesBuffer(total), valueLengths: new Uint32Array(n), rawLengths: new Uint32Array(n),
     lz4: new Uint8Array(n), labels: new Uint8Array(n * labelBytes),
   };
   let offset = 0;

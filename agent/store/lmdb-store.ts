@@ -25,7 +25,7 @@ import type { EventLog } from "../events.ts";
 import { openStoreDbs } from "./env.ts";
 import { workersPayOff } from "./worker-path.ts";
 import { decompressSegment, hashMany, hashOne } from "./codec.ts";
-import { splitValues, verifyStored } from "./bulk.ts";
+import { releaseValues, splitValues, verifyStored } from "./bulk.ts";
 import { prepareOnWorker, worthWorker } from "./prep-pool.ts";
 import { packSegments, prepareSegments, type PrepOutput } from "./prepare.ts";
 import {
@@ -501,6 +501,8 @@ export class LmdbSegmentStore implements SegmentStore {
       const values = verified ? splitValues(verified.input) : [];
       const items: Prepared[] = kept.map((segment, i) => ({ label: new Uint8Array(segment.label), value: values[i]!, rawBytes: segment.rawBytes }));
       const { done, promise } = settle<ChangeEntry[]>();
+      // Settled means its transaction ended: LMDB holds its own copies of the values.
+      if (verified) void promise.then(() => releaseValues(verified.input), () => releaseValues(verified.input));
       return { op: { kind: "put", items, origin, meta, done }, promise };
     });
   }
