@@ -58,6 +58,8 @@ describe("putStored verification (bulk.ts)", () => {
           const k = Math.min(end - at, verifyWorkerSegmentsMin + ((b * 7) % verifyWorkerSegmentsMin));
           calls.push(target.putStored(all.slice(at, at + k).map((s) => source.getStored(s.label)!), "peer"));
           at += k;
+          // A few turns: the call is queued (not yet written) when the next one lays out.
+          for (let t = 0; t < 4; t++) await Promise.resolve();
         }
         await Promise.all(calls);
       }
