@@ -499,7 +499,9 @@ export class LmdbSegmentStore implements SegmentStore {
       const verified = kept.length === 0 ? null : await verifyStored(kept, origin, createdS, this.prepWorker);
       if (verified?.failure) throw new TandemError("corrupt", `stored segment ${verified.failure.badLabel}: ${verified.failure.reason}`);
       const values = verified ? splitValues(verified.input) : [];
-      const items: Prepared[] = kept.map((segment, i) => ({ label: new Uint8Array(segment.label), value: values[i]!, rawBytes: segment.rawBytes }));
+      // Labels as views of the batch's one label buffer (lmdb-js resolves one address per ArrayBuffer).
+      const labels = verified?.input.labels;
+      const items: Prepared[] = kept.map((segment, i) => ({ label: labels!.subarray(i * labelBytes, (i + 1) * labelBytes), value: values[i]!, rawBytes: segment.rawBytes }));
       const { done, promise } = settle<ChangeEntry[]>();
       // Settled means its transaction ended: LMDB holds its own copies of the values.
       if (verified) void promise.then(() => releaseValues(verified.input), () => releaseValues(verified.input));
