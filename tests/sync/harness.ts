@@ -84,7 +84,8 @@ function segmentsFast(n: number, size: number): Array<{ label: Uint8Array; data:
     datas.push(data);
   }
   const labels = hashMany(datas);
-  return datas.map((data, i) => ({ label: labels.slice(i * 32, i * 32 + 32), data }));
+  // Hashed here, as the SDR encoder hashes what it cuts: the store need not hash it again.
+  return datas.map((data, i) => ({ label: labels.slice(i * 32, i * 32 + 32), data, labelComputedHere: true }));
 }
 
 async function handle(cmd: Record<string, unknown>): Promise<unknown> {
