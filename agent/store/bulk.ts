@@ -5,7 +5,8 @@
 // backup's main thread (socket, frames, LMDB transactions) and the hashing run on two
 // cores; small ones, or any batch when the worker is unavailable, busy past its bound
 // or late, are checked inline with the same code. Verification is never skipped: the
-// worker only moves where it runs.
+// worker only moves where it runs. The values lie in shared memory, so the worker reads
+// them where they are: Bun copies a transferred buffer on each hop, twice per batch.
 import { decompressSegment, hashOne } from "./codec.ts";
 import { labelHex, labelsEqual, valueHeaderBytes, writeValue } from "./format.ts";
 import { labelBytes, type Origin, type StoredSegment } from "./types.ts";
@@ -19,9 +20,38 @@ export const verifyWorkerJobsMax = 64;
  *  ignored): a lost worker message costs time, never a write that never ends. */
 export const verifyJobTimeoutMs = 5_000;
 
+/** Value buffers kept for the next batches once a batch is written. A fresh buffer of a
+ *  few hundred KiB costs a page fault per 4 KiB on first touch (and zeroing); a kept one
+ *  costs neither, and a backup in initial sync lays out one such batch per push. They are
+ *  shared (SharedArrayBuffer) so the worker reads them without a copy; only this thread
+ *  writes them, and only before the worker is asked or after its answer. */
+export const valueBuffersPooledMax = 16;
+/** Larger buffers are left to the collector (a batch is at most a few MiB). */
+export const valueBufferPooledBytesMax = 8 * 2 ** 20;
+/** New buffers are rounded up to this, so that batches of slightly different sizes reuse them. */
+const valueBufferGrainBytes = 64 * 1024;
+const pooled: SharedArrayBuffer[] = [];
+
+function valuesBuffer(bytes: number): Uint8Array {
+  const i = pooled.findIndex((b) => b.byteLength >= bytes);
+  if (i >= 0) return new Uint8Array(pooled.splice(i, 1)[0]!, 0, bytes);
+  return new Uint8Array(new SharedArrayBuffer(Math.ceil(bytes / valueBufferGrainBytes) * valueBufferGrainBytes), 0, bytes);
+}
+
+/**
+ * Gives a batch's buffer back for reuse: only once nothing reads its values any more
+ * (its LMDB transaction ended: putSync copied them into the map) and only once per batch,
+ * since a buffer pooled twice would be laid out by two batches at once.
+ */
+export function releaseValues(input: VerifyInput): void {
+  const buffer = input.values.buffer;
+  if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength > valueBufferPooledBytesMax || pooled.length >= valueBuffersPooledMax) return;
+  if (!pooled.includes(buffer)) pooled.push(buffer);
+}
+
 /** A batch laid out as it will be stored: each value (header with seq 0 + payload) end
- *  to end in one buffer. It is built with the one copy the batch needs, travels to the
- *  worker and back by transfer, and its values are put into LMDB as views. */
+ *  to end in one buffer. It is built with the one copy the batch needs, is read by the
+ *  worker in place, and its values are put into LMDB as views. */
 export interface VerifyInput {
   values: Uint8Array;
   valueLengths: Uint32Array;
@@ -41,7 +71,7 @@ export function packStored(segments: StoredSegment[], origin: Origin, createdS: 
   for (const s of segments) total += valueHeaderBytes + s.payload.length;
   const n = segments.length;
   const input: VerifyInput = {
-    values: new Uint8Array(total), valueLengths: new Uint32Array(n), rawLengths: new Uint32Array(n),
+    values: valuesBuffer(total), valueLengths: new Uint32Array(n), rawLengths: new Uint32Array(n),
     lz4: new Uint8Array(n), labels: new Uint8Array(n * labelBytes),
   };
   let offset = 0;
@@ -86,30 +116,23 @@ export function splitValues(input: VerifyInput): Uint8Array[] {
   return out;
 }
 
-function transferList(input: VerifyInput): ArrayBuffer[] {
-  return [input.values, input.valueLengths, input.rawLengths, input.lz4, input.labels].map((a) => a.buffer as ArrayBuffer);
-}
-
 interface Verified { input: VerifyInput; failure: VerifyFailure }
 
-const pool = new StoreWorkerPool<Verified>("verify-worker", import.meta.dir, { jobsMax: verifyWorkerJobsMax, jobTimeoutMs: verifyJobTimeoutMs },
+const pool = new StoreWorkerPool<{ failure: VerifyFailure }>("verify-worker", import.meta.dir, { jobsMax: verifyWorkerJobsMax, jobTimeoutMs: verifyJobTimeoutMs },
   (reply) => {
-    const { input, failure } = reply as { input?: VerifyInput; failure?: VerifyFailure };
-    return input && failure !== undefined ? { input, failure } : undefined;
+    const { failure } = reply as { failure?: VerifyFailure };
+    return failure !== undefined ? { failure } : undefined;
   });
 
 /**
  * Lays out and verifies a batch: on the worker when large enough and available, else
- * inline. The segments' payloads must stay as they are until this resolves (a batch
- * the worker fails to answer is packed again from them).
+ * inline. The worker reads the values in place (shared memory) and answers the verdict
+ * alone; a batch it fails to answer is verified inline from the same buffer (a late
+ * worker only reads it, and its answer is ignored).
  */
 export function verifyStored(segments: StoredSegment[], origin: Origin, createdS: number, useWorker: boolean): Promise<Verified> | Verified {
   const input = packStored(segments, origin, createdS);
   if (!useWorker || segments.length < verifyWorkerSegmentsMin) return { input, failure: verifyValues(input) };
-  // The input is transferred to the worker and comes back with the answer; a batch the
-  // worker cannot answer is packed and verified again inline.
-  return pool.run({ input }, transferList(input), () => {
-    const again = packStored(segments, origin, createdS);
-    return { input: again, failure: verifyValues(again) };
-  });
+  const ran = pool.run({ input }, [], () => ({ failure: verifyValues(input) }));
+  return ran instanceof Promise ? ran.then(({ failure }) => ({ input, failure })) : { input, failure: ran.failure };
 }

@@ -25,7 +25,7 @@ import type { EventLog } from "../events.ts";
 import { openStoreDbs } from "./env.ts";
 import { workersPayOff } from "./worker-path.ts";
 import { decompressSegment, hashMany, hashOne } from "./codec.ts";
-import { splitValues, verifyStored } from "./bulk.ts";
+import { releaseValues, splitValues, verifyStored } from "./bulk.ts";
 import { prepareOnWorker, worthWorker } from "./prep-pool.ts";
 import { packSegments, prepareSegments, type PrepOutput } from "./prepare.ts";
 import {
@@ -42,6 +42,8 @@ import {
 export const writeBatchSegmentsMax = 4096;
 /** Segments waiting for a transaction before putSegments callers wait for room. */
 export const writeQueueSegmentsMax = 16384;
+/** Slab that getStored copies labels and payloads into (larger payloads get their own buffer). */
+export const readSlabBytes = 1024 * 1024;
 /** Segments one putSegments / putStored / deleteSegments call may carry. */
 export const callSegmentsMax = 16384;
 /** Segments evicted per transaction; at least two write batches so eviction keeps pace. */
@@ -203,6 +205,8 @@ export class LmdbSegmentStore implements SegmentStore {
   private misses = 0;
   private corruptFound = 0;
   private readonly rateBuckets = new Float64Array(rateWindowS);
+  private readSlab = new Uint8Array(0);
+  private readSlabAt = 0;
   private rateBucketS = 0;
 
   constructor(options: OpenStoreOptions) {
@@ -342,16 +346,36 @@ export class LmdbSegmentStore implements SegmentStore {
 
   getStored(label: Label): StoredSegment | undefined {
     assertLabel(label);
-    const value = this.segments.getBinary(label);
-    if (value === undefined) return undefined;
+    // lmdb-js's reused read buffer, valid until the next read (its `length` is set to the
+    // value's; subarray needs it explicitly): copied out below, into a slab, before
+    // anything else reads.
+    const fast = this.segments.getBinaryFast(label);
+    if (fast === undefined) return undefined;
+    const value = fast.subarray(0, fast.length);
     try {
       const header = decodeHeader(value);
-      return { label: new Uint8Array(label), encoding: header.encoding, rawBytes: header.rawBytes, payload: value.subarray(valueHeaderBytes) };
+      return { label: this.copyOut(label), encoding: header.encoding, rawBytes: header.rawBytes, payload: this.copyOut(value.subarray(valueHeaderBytes)) };
     } catch (err) {
       if (!(err instanceof TandemError) || err.code !== "corrupt") throw err;
       this.reportCorrupt(label, err.message);
       return undefined;
     }
+  }
+
+  /**
+   * A copy of `bytes` the caller owns. Small ones share slabs: sync reads every value it
+   * sends (megabytes a second), and a buffer allocated per value cost it more than the
+   * copy itself. A slab lives while any copy in it does; sync's are gone once sent.
+   */
+  private copyOut(bytes: Uint8Array): Uint8Array {
+    if (bytes.length > readSlabBytes / 4) return bytes.slice();
+    if (this.readSlabAt + bytes.length > this.readSlab.length) {
+      this.readSlab = new Uint8Array(readSlabBytes);
+      this.readSlabAt = 0;
+    }
+    const out = this.readSlab.subarray(this.readSlabAt, this.readSlabAt += bytes.length);
+    out.set(bytes);
+    return out;
   }
 
   changesSince(afterSeq: number, limit: number): ChangeEntry[] {
@@ -499,8 +523,12 @@ export class LmdbSegmentStore implements SegmentStore {
       const verified = kept.length === 0 ? null : await verifyStored(kept, origin, createdS, this.prepWorker);
       if (verified?.failure) throw new TandemError("corrupt", `stored segment ${verified.failure.badLabel}: ${verified.failure.reason}`);
       const values = verified ? splitValues(verified.input) : [];
-      const items: Prepared[] = kept.map((segment, i) => ({ label: new Uint8Array(segment.label), value: values[i]!, rawBytes: segment.rawBytes }));
+      // Labels as views of the batch's one label buffer (lmdb-js resolves one address per ArrayBuffer).
+      const labels = verified?.input.labels;
+      const items: Prepared[] = kept.map((segment, i) => ({ label: labels!.subarray(i * labelBytes, (i + 1) * labelBytes), value: values[i]!, rawBytes: segment.rawBytes }));
       const { done, promise } = settle<ChangeEntry[]>();
+      // Settled means its transaction ended: LMDB holds its own copies of the values.
+      if (verified) void promise.then(() => releaseValues(verified.input), () => releaseValues(verified.input));
       return { op: { kind: "put", items, origin, meta, done }, promise };
     });
   }

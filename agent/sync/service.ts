@@ -58,6 +58,8 @@ export interface SyncServiceExtras {
   readonly core: SyncCore;
   /** The port actually listened on (useful with port 0), or null. */
   listenPort(): number | null;
+  /** The state alone, without the store reads of status(): for loops that wait on it. */
+  state(): SyncState;
 }
 
 export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBounds> = {}): SyncService & SyncServiceExtras {
@@ -415,7 +417,7 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
   }
 
   return {
-    start, stop, applyConfig, status,
+    start, stop, applyConfig, status, state,
     checkNow: runCheck,
     awaitReplicated: (entries) => core.awaitReplicated(entries),
     core,

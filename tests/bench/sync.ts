@@ -214,8 +214,17 @@ async function lag(): Promise<Record<string, number>> {
   await waitUntil(async () => (await a.status()).state === "in-sync", 30_000, "pairing");
   // At the target rate (100 MB/s; the generator gets what the machine allows), then at a
   // modest rate the pair sustains, to tell queueing from the replication path's own delay.
+  // CPU seconds each side spent on the run (ingest until the last ack): whether the pair
+  // ran out of cores, which is what turns a rate the backup cannot follow into queueing.
+  const cpuS = async (n: SyncNode) => {
+    const c = (await n.cmd({ cmd: "cpu" })).cpu as { user: number; system: number };
+    return (c.user + c.system) / 1e6;
+  };
+  const [a0, b0, t0] = [await cpuS(a), await cpuS(b), performance.now()];
   const r = await a.cmd({ cmd: "ingest", mbps: Number(process.env.BENCH_SYNC_INGEST_MBPS ?? 100), seconds: 6, size: 8192 });
-  say(`lag: ingest ${r.mbps.toFixed(1)} MB/s, ${r.segments} segments, p50 ${r.p50} ms, p99 ${r.p99} ms, unacked ${r.unacked}`);
+  const wallS = (performance.now() - t0) / 1000;
+  say(`lag: ingest ${r.mbps.toFixed(1)} MB/s, ${r.segments} segments, p50 ${r.p50} ms, p99 ${r.p99} ms, unacked ${r.unacked}; ` +
+    `cpu over ${wallS.toFixed(1)} s: master ${(await cpuS(a) - a0).toFixed(1)} s, backup ${(await cpuS(b) - b0).toFixed(1)} s`);
   const m = await a.cmd({ cmd: "ingest", mbps: 10, seconds: 4, size: 8192 });
   say(`lag: ingest ${m.mbps.toFixed(1)} MB/s, ${m.segments} segments, p50 ${m.p50} ms, p99 ${m.p99} ms, unacked ${m.unacked}`);
   await a.kill("SIGTERM");

@@ -4,7 +4,7 @@
 // is written, and what is written re-hashes on a verified read.
 import { afterAll, describe, expect, test } from "bun:test";
 import { TandemError } from "../../agent/errors.ts";
-import { verifyWorkerSegmentsMin } from "../../agent/store/bulk.ts";
+import { valueBuffersPooledMax, verifyWorkerSegmentsMin } from "../../agent/store/bulk.ts";
 import { openSegmentStore, type StoredSegment } from "../../agent/store/index.ts";
 import { makeSegments, removeTempDirs, tempDir } from "./helpers.ts";
 
@@ -36,6 +36,35 @@ describe("putStored verification (bulk.ts)", () => {
       expect(entries.length).toBe(n);
       expect(target.getMeta("cursor")).toBe(n);
       for (const s of segments) expect(target.get(s.label, { verify: true })).toEqual(s.data);
+      await source.close();
+      await target.close();
+    });
+
+    test(`value buffers reused across concurrent batches ${prepWorker ? "on the worker" : "inline"} never mix values`, async () => {
+      // More batches in flight than buffers pooled, of differing sizes, each checked
+      // byte for byte after all committed: a buffer handed out while its batch was still
+      // unwritten would show here as a value of another batch.
+      const batches = valueBuffersPooledMax + 4;
+      const perRound = batches * verifyWorkerSegmentsMin * 3 / 2;
+      const all = makeSegments(perRound * 2, 31, "text");
+      const source = await open(tempDir(), false);
+      await source.putSegments(all, "local");
+      const target = await open(tempDir(), prepWorker);
+      // Two rounds: the second lays out its batches in buffers the first gave back.
+      for (let at = 0; at < all.length;) {
+        const end = at + perRound;
+        const calls: Promise<unknown>[] = [];
+        for (let b = 0; at < end; b++) {
+          const k = Math.min(end - at, verifyWorkerSegmentsMin + ((b * 7) % verifyWorkerSegmentsMin));
+          calls.push(target.putStored(all.slice(at, at + k).map((s) => source.getStored(s.label)!), "peer"));
+          at += k;
+          // A few turns: the call is queued (not yet written) when the next one lays out.
+          for (let t = 0; t < 4; t++) await Promise.resolve();
+        }
+        await Promise.all(calls);
+      }
+      expect(target.count()).toBe(all.length);
+      for (const s of all) expect(target.get(s.label, { verify: true })).toEqual(s.data);
       await source.close();
       await target.close();
     });

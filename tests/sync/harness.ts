@@ -84,7 +84,8 @@ function segmentsFast(n: number, size: number): Array<{ label: Uint8Array; data:
     datas.push(data);
   }
   const labels = hashMany(datas);
-  return datas.map((data, i) => ({ label: labels.slice(i * 32, i * 32 + 32), data }));
+  // Hashed here, as the SDR encoder hashes what it cuts: the store need not hash it again.
+  return datas.map((data, i) => ({ label: labels.slice(i * 32, i * 32 + 32), data, labelComputedHere: true }));
 }
 
 async function handle(cmd: Record<string, unknown>): Promise<unknown> {
@@ -149,10 +150,11 @@ async function handle(cmd: Record<string, unknown>): Promise<unknown> {
     case "count": return { ok: true, count: store.count() };
     case "cpu": return { ok: true, cpu: process.cpuUsage() };
     case "until": {
-      // Waits here (not by polling over the pipe) until the sync state is `state`, at most timeoutMs.
+      // Waits here (not by polling over the pipe) until the sync state is `state`, at most
+      // timeoutMs; state() alone, as status() reads the store and this runs every 10 ms.
       const deadline = Date.now() + Number(cmd.timeoutMs ?? 30_000);
-      while (service.status().state !== cmd.state && Date.now() < deadline) await Bun.sleep(10);
-      const state = service.status().state;
+      while (service.state() !== cmd.state && Date.now() < deadline) await Bun.sleep(10);
+      const state = service.state();
       return { ok: true, reached: state === cmd.state, state };
     }
     case "check": return { ok: true, check: await service.checkNow() };
