@@ -177,7 +177,7 @@ export class SdrDecoder {
           const labels = this.expandRun(op.first, op.count, op.runLabel, op.forks);
           runs.push(labels);
           if (labels) {
-            for (const label of labels) this.follow(label);
+            this.followRun(labels);
           } else {
             unresolved.set(runs.length - 1, { index: runs.length - 1, first: op.first, count: op.count, runLabel: op.runLabel });
             this.prev = undefined; // the link after an unknown run is not known yet
@@ -291,6 +291,20 @@ export class SdrDecoder {
   private follow(label: Label): void {
     if (this.prev) this.index.setSuccessor(this.prev, label);
     this.prev = label;
+  }
+
+  /** follow() for each label of a run expanded from our own links (expandRun): its inner
+   *  links already are our successors or previous successors, which setSuccessor leaves
+   *  as they are, so only the link into the run is replayed, and the inner links out of
+   *  the previous label, which that link may have just changed (the encoder's closeRun()
+   *  does the same). Saves a lookup per warm segment. */
+  private followRun(labels: Label[]): void {
+    const prev = this.prev;
+    if (prev) {
+      this.index.setSuccessor(prev, labels[0]!);
+      for (let i = 0; i + 1 < labels.length; i++) if (sameLabel(labels[i]!, prev)) this.index.setSuccessor(prev, labels[i + 1]!);
+    }
+    this.prev = labels[labels.length - 1]!;
   }
 
   /** follow() for a segment seen for the first time: also remembers what preceded it. */
