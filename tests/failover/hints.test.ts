@@ -14,6 +14,17 @@ import { decodeAll, frameBytes, openStore, randomBytes, removeTempDirs, same, te
 
 afterAll(removeTempDirs);
 
+/** Copies every segment of `master` to `backup` the way data store sync moves them: in
+ *  change-log order, at-rest form with the codec's hints, through withSuccessorHints. */
+async function replicate(master: SegmentStore, backup: SegmentStore): Promise<void> {
+  const from = withSuccessorHints(master);
+  const to = withSuccessorHints(backup);
+  const labels = master.changesSince(0, 1_000_000).map((entry) => entry.label);
+  await to.store.putStored(labels.map((label) => from.store.getStored(label)!), "peer");
+  await from.close();
+  await to.close();
+}
+
 test("a backup fed by sync sends a warm stream for the master's bytes, header delta included", async () => {
   const [master, backup, branch] = [await openStore(), await openStore(), await openStore()];
   const body = Buffer.concat([textBytes(600_000, 1), randomBytes(500_000, 2), textBytes(400_000, 3)]);
@@ -44,12 +55,7 @@ test("a backup fed by sync sends a warm stream for the master's bytes, header de
   // at the response, so the backup must find the header's base by resemblance.
   await connection(master, randomBytes(50_000, 9));
 
-  const from = withSuccessorHints(master);
-  const to = withSuccessorHints(backup);
-  const labels = master.changesSince(0, 1_000_000).map((entry) => entry.label);
-  await to.store.putStored(labels.map((label) => from.store.getStored(label)!), "peer");
-  await from.close();
-  await to.close();
+  await replicate(master, backup);
   expect(backup.count()).toBe(master.count());
 
   const warmViaBackup = await connection(backup, response(3));
@@ -78,12 +84,7 @@ test("segments repeated in real data (two successors each) give the backup the m
   };
   await connection(master);
   const warmViaMaster = await connection(master);
-  const from = withSuccessorHints(master);
-  const to = withSuccessorHints(backup);
-  const labels = master.changesSince(0, 1_000_000).map((entry) => entry.label);
-  await to.store.putStored(labels.map((label) => from.store.getStored(label)!), "peer");
-  await from.close();
-  await to.close();
+  await replicate(master, backup);
   const warmViaBackup = await connection(backup);
   expect(warmViaBackup.received.reqSegments).toBe(0);
   expect(warmViaBackup.bytes).toBeLessThanOrEqual(warmViaMaster.bytes * 1.05);
