@@ -69,7 +69,7 @@ export function startPingPongServer(host: string, seed: number): Promise<PingPon
     socket.write(banner);
     const reader = new MessageReader();
     let i = 0;
-    socket.on("data", (chunk) => {
+    socket.on("data", (chunk: Buffer) => {
       for (const msg of reader.push(chunk)) {
         if (Buffer.compare(msg, messageBody(seed, i)) !== 0) state.mismatches++;
         socket.write(framed(messageBody(seed + 1, i)));
