@@ -3,7 +3,8 @@
 // small messages (every reply must arrive without more data behind it), keep-alive
 // HTTP with curl reusing one connection and a pipelining client, resets in the middle
 // of a transfer in both directions (the other end must see a failure, never a clean
-// end that looks complete), and mixed real and synthetic data on one connection.
+// end that looks complete), TLS, full duplex, idle and empty connections, and mixed
+// real and synthetic data on one connection.
 // Everything binds inside 127.0.12.0/24.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
@@ -11,6 +12,7 @@ import net from "node:net";
 import { packageTar } from "../bench/corpus.ts";
 import { waitFor, type Agent } from "../helpers/agents.ts";
 import { clientAppliance, curl, generated, serverAppliance, sha256, startFileServer, tempDir, type FileServer } from "./fixture.ts";
+import { ensureSelfSignedCert } from "../../web/tls.ts";
 import { converse, messageBody, startPingPongServer, type PingPongServer } from "./interactive.ts";
 
 const net12 = "127.0.12";
@@ -86,6 +88,29 @@ describe("real clients through the pair", () => {
     expect(pingPong.mismatches).toBe(0);
     const stats = await (await branch.control()).stats();
     expect(stats.connectionsPassThrough).toBe(0);
+  }, 60_000);
+
+  test("20 interactive conversations at once: every reply of every one arrives", async () => {
+    const port = await ruleTo(pingPong);
+    const all = await Promise.all(Array.from({ length: 20 }, () => converse(branchAddr, port, 11, 100)));
+    for (const conversation of all) expect(conversation.roundTripsMs.length).toBe(100);
+    expect(pingPong.mismatches).toBe(0);
+  }, 60_000);
+
+  test("TLS end to end (HTTPS with curl, keep-alive): the encrypted stream passes intact", async () => {
+    const tls = ensureSelfSignedCert(`${tmp.dir}/tls`, `${net12}.103`, "tls-test");
+    const body = tar.subarray(0, 4_000_000);
+    const https = Bun.serve({
+      hostname: `${net12}.103`, port: 0, tls: { cert: tls.cert, key: tls.key },
+      fetch: () => new Response(body as Uint8Array<ArrayBuffer>),
+    });
+    const port = await ruleTo({ host: https.hostname!, port: https.port! });
+    const r = await curl(["-k", "-w", "%{num_connects}\\n", "-o", `${tmp.dir}/t1`, "-o", `${tmp.dir}/t2`,
+      `https://${branchAddr}:${port}/x`, `https://${branchAddr}:${port}/y`]);
+    expect(r.stderr).toBe("");
+    expect(new TextDecoder().decode(r.body).trim().split("\n")).toEqual(["1", "0"]);
+    for (const f of ["t1", "t2"]) expect(sha256(readFileSync(`${tmp.dir}/${f}`))).toBe(sha256(body));
+    https.stop(true);
   }, 60_000);
 
   test("keep-alive: curl fetches three URLs over one connection, bodies in order and exact", async () => {
