@@ -40,6 +40,14 @@ export const channelsMax = 1024;
 export const earlyMessagesMax = 4096;
 export const earlyBytesMax = 2 * windowBytes + channelFrameBytesMax;
 
+function isReset(raw: unknown): boolean {
+  try {
+    return messageFromWire(raw).t === "reset";
+  } catch {
+    return false;
+  }
+}
+
 function ruleText(rule: InPathRule): string {
   const backup = rule.backupAddr ? `, backup ${rule.backupAddr}:${rule.backupPort ?? rule.targetPort}` : "";
   return `${rule.listenPort} -> ${rule.dstAddr}:${rule.dstPort} via ${rule.targetAddr}:${rule.targetPort}${backup}`;
@@ -395,7 +403,9 @@ class OptimizationServiceImpl implements OptimizationService {
       this.log("info", `connection ${t.id}: ${reason}`);
       return;
     }
-    if (conn.closed) {
+    // A peer that sent data and then its client's reset closes the channel at once: the
+    // session still delivers that data, then resets (as TCP would have).
+    if (conn.closed && !early.some(isReset)) {
       lan.reset();
       this.statistics.close(t);
       return;

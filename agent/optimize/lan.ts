@@ -34,6 +34,8 @@ export interface LanTransport {
   /** Whether write() copies what it accepts and keeps no reference (the caller may then
    *  reuse the buffer at once). */
   unbuffered: boolean;
+  /** Bytes write() accepted that the transport still holds (not yet in the kernel). */
+  bufferedBytes(): number;
   /** Half-close: FIN, keep reading. */
   shutdown(): void;
   /** Release the socket once both directions are done. */
@@ -51,6 +53,7 @@ function bunTransport(socket: Socket<LanSocketData>): LanTransport {
     write: (bytes) => socket.write(bytes),
     // Bun's socket.write is unbuffered: it sends what the kernel takes and returns the count.
     unbuffered: true,
+    bufferedBytes: () => 0,
     // shutdown(), not end(): Bun's end() closes both directions, and the peer may still send.
     shutdown: () => socket.shutdown(),
     end: () => socket.end(),
@@ -77,6 +80,7 @@ function nodeTransport(socket: net.Socket, lan: () => LanSocket | undefined): La
       return bytes.length;
     },
     unbuffered: false,
+    bufferedBytes: () => socket.writableLength,
     shutdown: () => socket.end(),
     end: () => socket.end(),
     terminate: () => {
@@ -135,6 +139,10 @@ export class LanSocket {
   }
   get writable(): boolean {
     return this.backlogBytes < lanWriteHighBytes;
+  }
+  /** Bytes written here that have not reached the kernel yet (a reset would lose them). */
+  get unsentBytes(): number {
+    return this.closedFlag ? 0 : this.backlogBytes + this.socket.bufferedBytes();
   }
 
   /** Sets the reader; chunks (copied, safe to keep) and EOF that came earlier are delivered now. */

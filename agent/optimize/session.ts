@@ -14,8 +14,13 @@
 // Half-close is carried as an EOF message (FIN on one LAN side → EOF → shutdown on the
 // other); the channel closes once both directions ended and every frame was decoded
 // (ACKed, or the peer closed cleanly after our EOF while we hold its EOF).
-// Anything else (reset, peer gone, bad frame) aborts this connection only: RST on the
-// LAN side and a reset message to the peer.
+// A reset by a LAN peer is carried in order, as TCP does: the bytes it sent before the
+// RST are encoded and sent first, then a reset message; the other side writes the data
+// that came before it to its LAN socket, then resets that socket (a server that answers
+// "413" and resets reaches its client with the answer, and a client that aborts an
+// upload reaches the server as a reset, never as a clean end). Both steps are bounded by
+// `resetDeliveryMs`. Anything else (peer gone, bad frame, a codec failure) aborts this
+// connection at once: RST on the LAN side and a reset message to the peer.
 import type { Connection } from "../wire/connection.ts";
 import { SdrDecoder, SdrEncoder, emptyStats, type SdrStats } from "../sdr/index.ts";
 import type { SegmentStore } from "../store/types.ts";
@@ -52,6 +57,10 @@ export const reqQueueMax = 256;
 export const reqTimeoutMs = 30_000;
 /** Bound on waiting for the last ACKs to leave before closing a finished channel. */
 export const closeLingerMs = 5_000;
+/** Bound on carrying what came before a LAN peer's reset (sending it on one side,
+ *  writing it to the LAN on the other) before the reset goes anyway: a slow window or
+ *  a client that does not read never holds a reset back for long. */
+export const resetDeliveryMs = 2_000;
 /** Per-connection SDR windows (answers to REQs, recently learned segments). */
 export const answerWindowBytes = 16 * 1024 * 1024;
 export const learnedWindowBytes = 16 * 1024 * 1024;
@@ -93,7 +102,8 @@ function countForGc(bytes: number): void {
   Bun.gc(false);
 }
 
-type Inbound = { eof: true } | { eof: false; ops: Uint8Array };
+/** EOF, or with `reset` the peer's reset (both follow the data the peer sent before). */
+type Inbound = { eof: true; reset?: string } | { eof: false; ops: Uint8Array };
 
 export class Session {
   readonly encoder: SdrEncoder;
@@ -107,6 +117,8 @@ export class Session {
   private inputBytes = 0;
   private lanEof = false;
   private eofSent = false;
+  /** The LAN peer reset the connection: the input read before goes out, then a reset. */
+  private lanResetReason: string | null = null;
   private inflightBytes = 0;
   /** LAN bytes the unacknowledged frames stand for, and per frame (FIFO, ACKs come in order). */
   private coveredInflightBytes = 0;
@@ -123,6 +135,8 @@ export class Session {
   private decodeKick: (() => void) | null = null;
   private remoteEofDone = false;
   private remoteEofQueued = false;
+  /** The peer reset the connection (queued behind its data). */
+  private peerResetQueued = false;
   private lanWriteClosed = false;
 
   // REQ/REP
@@ -171,7 +185,7 @@ export class Session {
     this.lan.onClose((error) => {
       if (this.finished) return;
       if (error) {
-        this.abort(`LAN connection ${this.lan.remote} reset: ${error}`, false);
+        this.resetAfterInput(`LAN connection ${this.lan.remote} reset: ${error}`);
         return;
       }
       // A clean full close: nothing more comes from it and nothing more can go to it.
@@ -180,9 +194,9 @@ export class Session {
       this.encodeKick?.();
       this.decodeKick?.();
     });
-    void this.encodeLoop().catch((err) => this.abort(`encoding failed: ${asTandemError(err).message}`, false));
+    void this.encodeLoop().catch((err) => this.sendingFailed(`encoding failed: ${asTandemError(err).message}`));
     void this.decodeLoop().catch((err) => this.abort(`decoding failed: ${asTandemError(err).message}`, false));
-    void this.answerLoop().catch((err) => this.abort(`answering a REQ failed: ${asTandemError(err).message}`, false));
+    void this.answerLoop().catch((err) => this.sendingFailed(`answering a REQ failed: ${asTandemError(err).message}`));
   }
 
   /** Aborts this connection: reset to the peer, RST on the LAN side. */
@@ -196,6 +210,36 @@ export class Session {
     }
     this.lan.reset();
     this.cleanup({ ok: false, reason, peerLost });
+  }
+
+  /** After the peer's reset, sends fail as its channel closes: moot, since the decode
+   *  loop (or the reset's timer) ends the session once the data before the reset is out. */
+  private sendingFailed(reason: string): void {
+    if (!this.peerResetQueued) this.abort(reason, false);
+  }
+
+  /** The LAN peer reset: send what it sent before (the encode loop flushes it, then
+   *  calls sendReset), within resetDeliveryMs. */
+  private resetAfterInput(reason: string): void {
+    if (this.finished || this.lanResetReason !== null) return;
+    this.lanResetReason = reason;
+    // After our EOF the encode loop is done: nothing is left to send before the reset.
+    if (this.eofSent) return void this.sendReset(reason);
+    this.lanEof = true;
+    setTimeout(() => this.abort(reason, false), resetDeliveryMs).unref?.();
+    this.encodeKick?.();
+  }
+
+  /** The reset message behind the frames already queued on the channel, which must all
+   *  leave before it closes (abort() closes it sooner, dropping what is queued). */
+  private async sendReset(reason: string): Promise<void> {
+    this.finished = true;
+    void this.conn.send(messageToWire({ t: "reset", reason })).catch(() => undefined);
+    this.lan.reset();
+    this.cleanup({ ok: false, reason, peerLost: false });
+    const deadline = Date.now() + closeLingerMs;
+    while (this.conn.pendingSendBytes > 0 && !this.conn.closed && Date.now() < deadline) await Bun.sleep(5);
+    this.conn.close(`connection aborted: ${reason}`);
   }
 
   private cleanup(end: SessionEnd): void {
@@ -224,7 +268,8 @@ export class Session {
     let idleTicks = 0;
     /** The encoder's last flush cut the tail (nothing came since). */
     let tailCut = false;
-    while (!this.finished) {
+    // Nothing more goes to a peer that reset (its side of the connection is gone).
+    while (!this.finished && !this.peerResetQueued) {
       if (this.input.length > 0) {
         idleTicks = 0;
         tailCut = false;
@@ -265,6 +310,7 @@ export class Session {
         // The tail was delivered but not cut: cut it so both sides learn the last segment.
         if (!tailCut) await this.sendFrames(await this.encoder.flush());
         if (this.finished) return;
+        if (this.lanResetReason !== null) return void (await this.sendReset(this.lanResetReason));
         this.eofSent = true;
         await this.conn.send(messageToWire({ t: "eof" }));
         this.maybeFinish();
@@ -346,7 +392,7 @@ export class Session {
     }
     switch (msg.t) {
       case "data":
-        if (this.remoteEofQueued) return this.abort("peer sent data after EOF", false);
+        if (this.remoteEofQueued || this.peerResetQueued) return this.abort("peer sent data after EOF or reset", false);
         this.inbound.push({ eof: false, ops: msg.ops });
         this.inboundBytes += msg.ops.length;
         // The peer may only exceed the window by the frame that crossed it.
@@ -356,7 +402,7 @@ export class Session {
         this.decodeKick?.();
         return;
       case "eof":
-        if (this.remoteEofQueued) return this.abort("peer sent EOF twice", false);
+        if (this.remoteEofQueued || this.peerResetQueued) return this.abort("peer sent EOF twice or after a reset", false);
         this.remoteEofQueued = true;
         this.inbound.push({ eof: true });
         this.decodeKick?.();
@@ -387,8 +433,16 @@ export class Session {
         }
         return;
       }
-      case "reset":
-        return this.abort(`peer reset the connection: ${msg.reason}`, false, false);
+      case "reset": {
+        if (this.peerResetQueued) return;
+        // Behind the data the peer sent before it, like TCP's RST behind its segments.
+        const reason = `peer reset the connection: ${msg.reason}`;
+        this.peerResetQueued = true;
+        this.inbound.push({ eof: true, reset: reason });
+        setTimeout(() => this.abort(reason, false, false), resetDeliveryMs).unref?.();
+        this.decodeKick?.();
+        return;
+      }
       case "opened":
         this.options.onOpened?.();
         return;
@@ -405,11 +459,19 @@ export class Session {
         this.decodeKick = null;
         continue;
       }
+      if (item.eof && item.reset !== undefined) {
+        // Everything before the reset is written; it must reach the kernel before the RST
+        // (which drops what the socket still holds). Bounded by the reset's timer.
+        while (this.lan.unsentBytes > 0 && !this.finished) await Bun.sleep(2);
+        this.abort(item.reset, false, false);
+        return;
+      }
       if (item.eof) {
         this.remoteEofDone = true;
         this.lan.end();
         this.maybeFinish();
-        return;
+        // Not done: a reset may still follow the EOF (a client that half-closed, then aborted).
+        continue;
       }
       const out = await this.decoder.decode(item.ops);
       if (this.finished) return;
@@ -478,6 +540,16 @@ export class Session {
 
   private onChannelClosed(reason: string): void {
     if (this.finished) return;
+    // The peer closes right after its reset: the decode loop finishes writing what came
+    // before it (bounded by the reset's timer); a REQ can no longer be answered.
+    if (this.peerResetQueued) {
+      for (const r of this.reqs.values()) {
+        clearTimeout(r.timer);
+        r.reject(new TandemError("unavailable", `inner channel closed after a reset: ${reason}`));
+      }
+      this.reqs.clear();
+      return;
+    }
     // The peer finished first. It closes cleanly only after decoding our EOF (so all our
     // frames) and we hold its EOF (so all its frames): its last ACKs may be lost with the
     // close, so the window is not consulted.
