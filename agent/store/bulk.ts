@@ -32,10 +32,10 @@ export const valueBufferPooledBytesMax = 8 * 2 ** 20;
 const valueBufferGrainBytes = 64 * 1024;
 const pooled: SharedArrayBuffer[] = [];
 
-function valuesBuffer(bytes: number): Uint8Array {
+function sharedBuffer(bytes: number): SharedArrayBuffer {
   const i = pooled.findIndex((b) => b.byteLength >= bytes);
-  if (i >= 0) return new Uint8Array(pooled.splice(i, 1)[0]!, 0, bytes);
-  return new Uint8Array(new SharedArrayBuffer(Math.ceil(bytes / valueBufferGrainBytes) * valueBufferGrainBytes), 0, bytes);
+  if (i >= 0) return pooled.splice(i, 1)[0]!;
+  return new SharedArrayBuffer(Math.ceil(bytes / valueBufferGrainBytes) * valueBufferGrainBytes);
 }
 
 /**
@@ -50,8 +50,11 @@ export function releaseValues(input: VerifyInput): void {
 }
 
 /** A batch laid out as it will be stored: each value (header with seq 0 + payload) end
- *  to end in one buffer. It is built with the one copy the batch needs, is read by the
- *  worker in place, and its values are put into LMDB as views. */
+ *  to end, then the per-segment lengths, encodings and labels, all views of one shared
+ *  buffer. It is built with the one copy the batch needs, reaches the worker as that
+ *  buffer and two numbers (Bun structured-clones each typed array of a message apart,
+ *  which cost more than the verification of a small batch), and its values are put
+ *  into LMDB as views. */
 export interface VerifyInput {
   values: Uint8Array;
   valueLengths: Uint32Array;
@@ -62,18 +65,39 @@ export interface VerifyInput {
   labels: Uint8Array;
 }
 
+/** What the worker is sent: the shared buffer and where its parts lie. */
+export interface SharedVerifyInput {
+  shared: SharedArrayBuffer;
+  segments: number;
+  valuesBytes: number;
+}
+
+/** The views of a batch's shared buffer (the same on both threads). */
+export function viewsOf({ shared, segments: n, valuesBytes }: SharedVerifyInput): VerifyInput {
+  const lengthsAt = Math.ceil(valuesBytes / 4) * 4;
+  return {
+    values: new Uint8Array(shared, 0, valuesBytes),
+    valueLengths: new Uint32Array(shared, lengthsAt, n),
+    rawLengths: new Uint32Array(shared, lengthsAt + 4 * n, n),
+    lz4: new Uint8Array(shared, lengthsAt + 8 * n, n),
+    labels: new Uint8Array(shared, lengthsAt + 9 * n, n * labelBytes),
+  };
+}
+
+function sharedBytes(segments: number, valuesBytes: number): number {
+  return Math.ceil(valuesBytes / 4) * 4 + segments * (9 + labelBytes);
+}
+
 /** null when every value is good, else the first segment that failed and why. */
 export type VerifyFailure = { badLabel: string; reason: string } | null;
 
 /** Lays segments out as values (the caller has checked encodings and sizes). */
-export function packStored(segments: StoredSegment[], origin: Origin, createdS: number): VerifyInput {
-  let total = 0;
-  for (const s of segments) total += valueHeaderBytes + s.payload.length;
+export function packStored(segments: StoredSegment[], origin: Origin, createdS: number): SharedVerifyInput & { input: VerifyInput } {
+  let valuesBytes = 0;
+  for (const s of segments) valuesBytes += valueHeaderBytes + s.payload.length;
   const n = segments.length;
-  const input: VerifyInput = {
-    values: valuesBuffer(total), valueLengths: new Uint32Array(n), rawLengths: new Uint32Array(n),
-    lz4: new Uint8Array(n), labels: new Uint8Array(n * labelBytes),
-  };
+  const where = { shared: sharedBuffer(sharedBytes(n, valuesBytes)), segments: n, valuesBytes };
+  const input = viewsOf(where);
   let offset = 0;
   segments.forEach((s, i) => {
     const length = valueHeaderBytes + s.payload.length;
@@ -84,7 +108,7 @@ export function packStored(segments: StoredSegment[], origin: Origin, createdS: 
     input.lz4[i] = s.encoding === "lz4" ? 1 : 0;
     input.labels.set(s.label, i * labelBytes);
   });
-  return input;
+  return { ...where, input };
 }
 
 /** Pure and synchronous: the same code runs inline and on the worker. Each payload is
@@ -131,8 +155,8 @@ const pool = new StoreWorkerPool<{ failure: VerifyFailure }>("verify-worker", im
  * worker only reads it, and its answer is ignored).
  */
 export function verifyStored(segments: StoredSegment[], origin: Origin, createdS: number, useWorker: boolean): Promise<Verified> | Verified {
-  const input = packStored(segments, origin, createdS);
+  const { input, ...where } = packStored(segments, origin, createdS);
   if (!useWorker || segments.length < verifyWorkerSegmentsMin) return { input, failure: verifyValues(input) };
-  const ran = pool.run({ input }, [], () => ({ failure: verifyValues(input) }));
+  const ran = pool.run({ ...where }, [], () => ({ failure: verifyValues(input) }));
   return ran instanceof Promise ? ran.then(({ failure }) => ({ input, failure })) : { input, failure: ran.failure };
 }
