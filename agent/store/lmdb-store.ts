@@ -499,7 +499,6 @@ export class LmdbSegmentStore implements SegmentStore {
     checkOrigin(origin);
     checkBatch(segments, "segments");
     checkMetaRecords(meta);
-    const kept: StoredSegment[] = [];
     for (const segment of segments) {
       assertLabel(segment?.label);
       const { encoding, rawBytes, payload } = segment;
@@ -513,9 +512,11 @@ export class LmdbSegmentStore implements SegmentStore {
       if (encoding === "raw" && payload.length !== rawBytes) {
         throw new TandemError("corrupt", `raw segment ${labelHex(segment.label)} holds ${payload.length} bytes, claims ${rawBytes}`);
       }
-      if (this.present(segment.label)) this.touch(segment.label);
-      else kept.push(segment);
     }
+    // No lookup first (a B-tree search per segment, on pages the last commits moved):
+    // what sync sends is new here, and a segment already present is verified on the
+    // worker, then left as it is and touched by the put's own noOverwrite descent.
+    const kept = segments;
     if (kept.length === 0 && !meta) return [];
     const createdS = Math.floor(Date.now() / 1000);
     return this.sequenced(async () => {
@@ -702,7 +703,11 @@ export class LmdbSegmentStore implements SegmentStore {
             view.setUint32(6, nowS, true);
             // One B-tree descent: a segment already present (an earlier op of this
             // batch, or a concurrent call) is left as it is.
-            if (!putIfAbsent(this.segments, item.label, item.value)) continue;
+            if (!putIfAbsent(this.segments, item.label, item.value)) {
+              // Present already: a use, as a lookup that found it would have been.
+              this.touch(item.label);
+              continue;
+            }
             c.lastSeq = seq;
             putLast(this.changes, seq, encodeChange(item.label, op.origin, changeValues.subarray(changeAt, changeAt += changeValueBytes)));
             const tick = ++c.lastTick;
