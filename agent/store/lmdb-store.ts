@@ -26,8 +26,8 @@ import { openStoreDbs } from "./env.ts";
 import { workersPayOff } from "./worker-path.ts";
 import { decompressSegment, hashMany, hashOne } from "./codec.ts";
 import { releaseValues, splitValues, verifyStored } from "./bulk.ts";
-import { prepareOnWorker, worthWorker } from "./prep-pool.ts";
-import { packSegments, prepareSegments, type PrepOutput } from "./prepare.ts";
+import { inlineShare, prepareOnWorker, worthWorker } from "./prep-pool.ts";
+import { joinOutputs, packSegments, prepareSegments, type PrepOutput } from "./prepare.ts";
 import {
   assertLabel, changeValueBytes, decodeChange, decodeHeader, encodeChange, encodeValue, labelHex, labelsEqual, segmentBytesMax,
   storedPayloadBytesMax, valueFormatVersion, valueHeaderBytes,
@@ -489,9 +489,12 @@ export class LmdbSegmentStore implements SegmentStore {
       const items = toItems(prepareSegments(fresh, origin, createdS));
       return this.sequenced(async () => queued(items));
     }
-    // The worker gets a packed copy, taken now: the caller may reuse its buffers.
-    const packed = packSegments(fresh);
-    return this.sequenced(async () => queued(toItems(await prepareOnWorker({ ...packed, origin, createdS }))));
+    // The worker gets a packed copy, taken now: the caller may reuse its buffers. When the
+    // worker is busy, a share of the tail is prepared here, now, on the caller's turn.
+    const split = fresh.length - inlineShare(fresh.length);
+    const packed = packSegments(split === fresh.length ? fresh : fresh.slice(0, split));
+    const here = split === fresh.length ? null : prepareSegments(fresh.slice(split), origin, createdS);
+    return this.sequenced(async () => queued(toItems(joinOutputs(await prepareOnWorker({ ...packed, origin, createdS }), here))));
   }
 
   async putStored(segments: StoredSegment[], origin: Origin, meta?: Record<string, unknown>): Promise<ChangeEntry[]> {

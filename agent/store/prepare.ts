@@ -76,3 +76,10 @@ export function packSegments(segments: SegmentInput[]): Pick<PrepInput, "joined"
   });
   return { joined, lengths, labels, computedHere };
 }
+
+/** One batch's output from its two parts (worker head, inline tail): the first bad label wins. */
+export function joinOutputs(head: PrepOutput, tail: PrepOutput | null): PrepOutput {
+  if (!tail || "badLabel" in head) return head;
+  if ("badLabel" in tail) return tail;
+  return { values: [...head.values, ...tail.values] };
+}

@@ -148,6 +148,29 @@ describe("segment store", () => {
     await store.close();
   });
 
+  test("a busy worker's batches are split with the caller's thread; a bad label in either part fails its call alone", async () => {
+    const store = await open(tempDir(), { prepWorker: true });
+    // Issued in one turn: from the second call on, the worker has work, so the tail of
+    // each call is prepared on this thread and the head on the worker.
+    const calls = [0, 1, 2, 3, 4, 5].map((k) => makeSegments(64, 200 + k, k % 2 ? "random" : "text", 4000));
+    const badAt = new Map([[2, 63], [4, 0]]);   // a tail segment, a head segment
+    const inputs = calls.map((segments, k) => segments.map((s, i) => badAt.get(k) === i ? { label: s.label, data: segments[(i + 1) % 64]!.data } : s));
+    const results = await Promise.allSettled(inputs.map((segments) => store.putSegments(segments, "local")));
+    for (const [k, result] of results.entries()) {
+      if (badAt.has(k)) {
+        expect(result.status).toBe("rejected");
+        expect(String((result as PromiseRejectedResult).reason.message)).toContain(hex(calls[k]![badAt.get(k)!]!.label));
+        for (const s of calls[k]!) expect(store.has(s.label)).toBe(false);
+      } else {
+        expect(result.status).toBe("fulfilled");
+        expect((result as PromiseFulfilledResult<unknown[]>).value.length).toBe(64);
+        for (const s of calls[k]!) expect(store.get(s.label, { verify: true })).toEqual(s.data);
+      }
+    }
+    expect(store.count()).toBe(4 * 64);
+    await store.close();
+  });
+
   test("meta given with segments is committed in the same transaction, and only with them", async () => {
     const dir = tempDir();
     const store = await open(dir);
