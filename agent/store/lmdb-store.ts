@@ -490,7 +490,7 @@ export class LmdbSegmentStore implements SegmentStore {
       return this.sequenced(async () => queued(items));
     }
     // The worker gets a packed copy, taken now: the caller may reuse its buffers. When the
-    // worker is busy, a share of the tail is prepared here, now, on the caller's turn.
+    // worker has a backlog, a share of the tail is prepared here, now, on the caller's turn.
     const split = fresh.length - inlineShare(fresh.length);
     const packed = packSegments(split === fresh.length ? fresh : fresh.slice(0, split));
     const here = split === fresh.length ? null : prepareSegments(fresh.slice(split), origin, createdS);

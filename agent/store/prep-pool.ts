@@ -17,9 +17,14 @@ export const prepPoolJobsMax = 64;
 export const prepJobTimeoutMs = 5_000;
 
 /** Share of a batch prepared on the caller's thread, beside the worker, when the worker
- *  already has work: LZ4 (~35 us per 10 KB segment) then runs on both cores instead of
- *  capping the rate at one core's worth while the caller's thread waits. */
+ *  has a backlog: LZ4 (~35 us per 10 KB segment) then runs on both cores instead of
+ *  capping the rate at one core's worth while the caller's thread waits. A quarter
+ *  balances the two threads (the caller's also runs the LMDB transactions, ~15-20 us
+ *  per segment). */
 export const prepInlineShareWhenBusy = 0.25;
+/** Jobs posted and unanswered that make a backlog (one running, one waiting): with
+ *  fewer, the worker keeps up and the caller's thread (the SDR encoder's) is left alone. */
+export const prepBacklogJobsMin = 2;
 
 const pool = new StoreWorkerPool<PrepOutput>("prep-worker", import.meta.dir, { jobsMax: prepPoolJobsMax, jobTimeoutMs: prepJobTimeoutMs },
   (reply) => reply.output as PrepOutput | undefined);
@@ -31,7 +36,7 @@ export function worthWorker(segments: number, useWorker: boolean): boolean {
 
 /** How many of a batch's `segments` (the tail) to prepare inline beside the worker. */
 export function inlineShare(segments: number): number {
-  return pool.pending > 0 ? Math.floor(segments * prepInlineShareWhenBusy) : 0;
+  return pool.pending >= prepBacklogJobsMin ? Math.floor(segments * prepInlineShareWhenBusy) : 0;
 }
 
 /** Prepares a packed batch on the worker when there is one, else inline. */
