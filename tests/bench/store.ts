@@ -152,6 +152,8 @@ export async function storeBench(options: { mb?: number; call?: number; inflight
       store_put_verified_cpu_us_per_segment: +verified.cpuUsPerSegment.toFixed(1),
       store_put_stored_segments_per_s: Math.round(segments.length / replicated.seconds),
       store_put_stored_cpu_us_per_segment: +replicated.cpuUsPerSegment.toFixed(1),
+      put_stored_calls: Math.ceil(forms.length / syncCallSegments),
+      put_stored_commits: replicated.commits,
       store_put_main_cpu_us_per_segment: +durable.mainUsPerSegment.toFixed(1),
       store_put_stored_main_cpu_us_per_segment: +replicated.mainUsPerSegment.toFixed(1),
       put_calls: Math.ceil(segments.length / callSegments),
