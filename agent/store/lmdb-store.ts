@@ -737,16 +737,9 @@ export class LmdbSegmentStore implements SegmentStore {
         case "meta":
           this.writeMeta({ [op.key]: op.value });
           break;
-        case "trim": {
-          const keys: number[] = [];
-          for (const key of this.changes.getKeys({ end: op.seq + 1, limit: changeTrimBatchMax })) keys.push(key as number);
-          for (const key of keys) this.changes.remove(key);
-          c.changeCount -= keys.length;
-          if (keys.length > 0) c.trimmedThrough = Math.max(c.trimmedThrough, keys[keys.length - 1]!);
-          if (keys.length === changeTrimBatchMax) op.done.unfinished = true;
-          else c.trimmedThrough = Math.max(c.trimmedThrough, Math.min(op.seq, c.lastSeq));
+        case "trim":
+          if (!this.trimChanges(c, op.seq, Number.MAX_SAFE_INTEGER)) op.done.unfinished = true;
           break;
-        }
         case "identity":
           identity = op.identity;
           this.state.put("identity", identity);
@@ -890,13 +883,29 @@ export class LmdbSegmentStore implements SegmentStore {
   }
 
   private boundChangeLog(c: Counters): void {
-    const excess = Math.min(c.changeCount - this.changeLogEntriesMax, changeTrimBatchMax);
-    if (excess <= 0) return;
-    const keys: number[] = [];
-    for (const key of this.changes.getKeys({ limit: excess })) keys.push(key as number);
-    for (const key of keys) this.changes.remove(key);
-    c.changeCount -= keys.length;
-    if (keys.length > 0) c.trimmedThrough = Math.max(c.trimmedThrough, keys[keys.length - 1]!);
+    const excess = c.changeCount - this.changeLogEntriesMax;
+    if (excess > 0) this.trimChanges(c, c.lastSeq, excess);
+  }
+
+  /**
+   * Removes the oldest change entries, through seq `through` or `entriesMax` of them,
+   * whichever comes first, walking at most changeTrimBatchMax seqs; whether it got
+   * through. No entry lies at or below trimmedThrough, so the walk starts right above
+   * it and removes by seq: one removal per seq (a seq whose entry went with its evicted
+   * segment finds nothing), without listing the keys first, which cost as much again.
+   */
+  private trimChanges(c: Counters, through: number, entriesMax: number): boolean {
+    const last = Math.min(through, c.lastSeq);
+    const end = Math.min(last, c.trimmedThrough + changeTrimBatchMax);
+    let seq = c.trimmedThrough;
+    let removed = 0;
+    while (seq < end && removed < entriesMax) {
+      seq++;
+      if (removeIfPresent(this.changes, seq)) removed++;
+    }
+    c.changeCount -= removed;
+    c.trimmedThrough = seq;
+    return seq >= last;
   }
 
   private async afterCommit(batch: Batch): Promise<void> {
@@ -1008,6 +1017,14 @@ function putIfAbsent(db: Database<Uint8Array, Uint8Array>, key: Uint8Array, valu
   const written = db.putSync(key, value, { noOverwrite: true }) as unknown;
   if (typeof written !== "boolean") throw new Error(`lmdb putSync returned ${typeof written}, not whether it wrote`);
   return written;
+}
+
+/** Removes a key; whether it was there (lmdb-js's removeSync reports it inside a write
+ *  transaction; anything but a boolean would mean a changed lmdb-js and a wrong count). */
+function removeIfPresent(db: Database<Uint8Array, number>, key: number): boolean {
+  const removed = db.removeSync(key) as unknown;
+  if (typeof removed !== "boolean") throw new Error(`lmdb removeSync returned ${typeof removed}, not whether it removed`);
+  return removed;
 }
 
 /** Puts a key that sorts after every key of `db` (a new seq or tick) with LMDB's append
