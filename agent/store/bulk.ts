@@ -10,6 +10,7 @@
 import { decompressSegment, hashOne } from "./codec.ts";
 import { labelHex, labelsEqual, valueHeaderBytes, writeValue } from "./format.ts";
 import { labelBytes, type Origin, type StoredSegment } from "./types.ts";
+import { SharedBufferPool } from "./shared-pool.ts";
 import { StoreWorkerPool } from "./worker-pool.ts";
 
 /** Batches with fewer segments than this are verified inline (the hop costs more). */
@@ -20,33 +21,20 @@ export const verifyWorkerJobsMax = 64;
  *  ignored): a lost worker message costs time, never a write that never ends. */
 export const verifyJobTimeoutMs = 5_000;
 
-/** Value buffers kept for the next batches once a batch is written. A fresh buffer of a
- *  few hundred KiB costs a page fault per 4 KiB on first touch (and zeroing); a kept one
- *  costs neither, and a backup in initial sync lays out one such batch per push. They are
- *  shared (SharedArrayBuffer) so the worker reads them without a copy; only this thread
- *  writes them, and only before the worker is asked or after its answer. */
+/** Value buffers kept for the next batches once a batch is written (shared-pool.ts): a
+ *  backup in initial sync lays out one such batch per push. */
 export const valueBuffersPooledMax = 16;
 /** Larger buffers are left to the collector (a batch is at most a few MiB). */
 export const valueBufferPooledBytesMax = 8 * 2 ** 20;
-/** New buffers are rounded up to this, so that batches of slightly different sizes reuse them. */
 const valueBufferGrainBytes = 64 * 1024;
-const pooled: SharedArrayBuffer[] = [];
-
-function sharedBuffer(bytes: number): SharedArrayBuffer {
-  const i = pooled.findIndex((b) => b.byteLength >= bytes);
-  if (i >= 0) return pooled.splice(i, 1)[0]!;
-  return new SharedArrayBuffer(Math.ceil(bytes / valueBufferGrainBytes) * valueBufferGrainBytes);
-}
+const pooled = new SharedBufferPool(valueBuffersPooledMax, valueBufferPooledBytesMax, valueBufferGrainBytes);
 
 /**
  * Gives a batch's buffer back for reuse: only once nothing reads its values any more
- * (its LMDB transaction ended: putSync copied them into the map) and only once per batch,
- * since a buffer pooled twice would be laid out by two batches at once.
+ * (its LMDB transaction ended: putSync copied them into the map) and only once per batch.
  */
 export function releaseValues(input: VerifyInput): void {
-  const buffer = input.values.buffer;
-  if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength > valueBufferPooledBytesMax || pooled.length >= valueBuffersPooledMax) return;
-  if (!pooled.includes(buffer)) pooled.push(buffer);
+  pooled.give(input.values.buffer);
 }
 
 /** A batch laid out as it will be stored: each value (header with seq 0 + payload) end
@@ -96,7 +84,7 @@ export function packStored(segments: StoredSegment[], origin: Origin, createdS: 
   let valuesBytes = 0;
   for (const s of segments) valuesBytes += valueHeaderBytes + s.payload.length;
   const n = segments.length;
-  const where = { shared: sharedBuffer(sharedBytes(n, valuesBytes)), segments: n, valuesBytes };
+  const where = { shared: pooled.take(sharedBytes(n, valuesBytes)), segments: n, valuesBytes };
   const input = viewsOf(where);
   let offset = 0;
   segments.forEach((s, i) => {

@@ -5,7 +5,7 @@
 // it has work so it never holds the process open. If the worker cannot be started or
 // dies, batches are prepared inline: same results, one core (worker-path.ts finds the
 // worker's module and logs which way it went).
-import { prepareValues, type PrepInput, type PrepOutput } from "./prepare.ts";
+import { prepareValues, releasePacked, type PrepInput, type PrepOutput } from "./prepare.ts";
 import { StoreWorkerPool } from "./worker-pool.ts";
 
 /** Batches smaller than this are prepared inline (the hop costs more than it saves). */
@@ -41,6 +41,11 @@ export function inlineShare(segments: number): number {
 
 /** Prepares a packed batch on the worker when there is one, else inline. */
 export async function prepareOnWorker(input: PrepInput): Promise<PrepOutput> {
-  // Shared, not transferred (packSegments): the input stays here for the inline fallback.
-  return pool.run({ input }, [], () => prepareValues(input));
+  // Shared, not transferred (packSegments): the input stays here for the inline fallback,
+  // and its buffer is reused once the batch is prepared (either way).
+  try {
+    return await pool.run({ input }, [], () => prepareValues(input));
+  } finally {
+    releasePacked(input);
+  }
 }
