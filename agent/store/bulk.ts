@@ -10,6 +10,7 @@
 import { decompressSegment, hashOne } from "./codec.ts";
 import { labelHex, labelsEqual, valueHeaderBytes, writeValue } from "./format.ts";
 import { labelBytes, type Origin, type StoredSegment } from "./types.ts";
+import { SharedBufferPool } from "./shared-pool.ts";
 import { StoreWorkerPool } from "./worker-pool.ts";
 
 /** Batches with fewer segments than this are verified inline (the hop costs more). */
@@ -20,38 +21,28 @@ export const verifyWorkerJobsMax = 64;
  *  ignored): a lost worker message costs time, never a write that never ends. */
 export const verifyJobTimeoutMs = 5_000;
 
-/** Value buffers kept for the next batches once a batch is written. A fresh buffer of a
- *  few hundred KiB costs a page fault per 4 KiB on first touch (and zeroing); a kept one
- *  costs neither, and a backup in initial sync lays out one such batch per push. They are
- *  shared (SharedArrayBuffer) so the worker reads them without a copy; only this thread
- *  writes them, and only before the worker is asked or after its answer. */
+/** Value buffers kept for the next batches once a batch is written (shared-pool.ts): a
+ *  backup in initial sync lays out one such batch per push. */
 export const valueBuffersPooledMax = 16;
 /** Larger buffers are left to the collector (a batch is at most a few MiB). */
 export const valueBufferPooledBytesMax = 8 * 2 ** 20;
-/** New buffers are rounded up to this, so that batches of slightly different sizes reuse them. */
 const valueBufferGrainBytes = 64 * 1024;
-const pooled: SharedArrayBuffer[] = [];
-
-function valuesBuffer(bytes: number): Uint8Array {
-  const i = pooled.findIndex((b) => b.byteLength >= bytes);
-  if (i >= 0) return new Uint8Array(pooled.splice(i, 1)[0]!, 0, bytes);
-  return new Uint8Array(new SharedArrayBuffer(Math.ceil(bytes / valueBufferGrainBytes) * valueBufferGrainBytes), 0, bytes);
-}
+const pooled = new SharedBufferPool(valueBuffersPooledMax, valueBufferPooledBytesMax, valueBufferGrainBytes);
 
 /**
  * Gives a batch's buffer back for reuse: only once nothing reads its values any more
- * (its LMDB transaction ended: putSync copied them into the map) and only once per batch,
- * since a buffer pooled twice would be laid out by two batches at once.
+ * (its LMDB transaction ended: putSync copied them into the map) and only once per batch.
  */
 export function releaseValues(input: VerifyInput): void {
-  const buffer = input.values.buffer;
-  if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength > valueBufferPooledBytesMax || pooled.length >= valueBuffersPooledMax) return;
-  if (!pooled.includes(buffer)) pooled.push(buffer);
+  pooled.give(input.values.buffer);
 }
 
 /** A batch laid out as it will be stored: each value (header with seq 0 + payload) end
- *  to end in one buffer. It is built with the one copy the batch needs, is read by the
- *  worker in place, and its values are put into LMDB as views. */
+ *  to end, then the per-segment lengths, encodings and labels, all views of one shared
+ *  buffer. It is built with the one copy the batch needs, reaches the worker as that
+ *  buffer and two numbers (Bun structured-clones each typed array of a message apart,
+ *  which cost more than the verification of a small batch), and its values are put
+ *  into LMDB as views. */
 export interface VerifyInput {
   values: Uint8Array;
   valueLengths: Uint32Array;
@@ -62,18 +53,39 @@ export interface VerifyInput {
   labels: Uint8Array;
 }
 
+/** What the worker is sent: the shared buffer and where its parts lie. */
+export interface SharedVerifyInput {
+  shared: SharedArrayBuffer;
+  segments: number;
+  valuesBytes: number;
+}
+
+/** The views of a batch's shared buffer (the same on both threads). */
+export function viewsOf({ shared, segments: n, valuesBytes }: SharedVerifyInput): VerifyInput {
+  const lengthsAt = Math.ceil(valuesBytes / 4) * 4;
+  return {
+    values: new Uint8Array(shared, 0, valuesBytes),
+    valueLengths: new Uint32Array(shared, lengthsAt, n),
+    rawLengths: new Uint32Array(shared, lengthsAt + 4 * n, n),
+    lz4: new Uint8Array(shared, lengthsAt + 8 * n, n),
+    labels: new Uint8Array(shared, lengthsAt + 9 * n, n * labelBytes),
+  };
+}
+
+function sharedBytes(segments: number, valuesBytes: number): number {
+  return Math.ceil(valuesBytes / 4) * 4 + segments * (9 + labelBytes);
+}
+
 /** null when every value is good, else the first segment that failed and why. */
 export type VerifyFailure = { badLabel: string; reason: string } | null;
 
 /** Lays segments out as values (the caller has checked encodings and sizes). */
-export function packStored(segments: StoredSegment[], origin: Origin, createdS: number): VerifyInput {
-  let total = 0;
-  for (const s of segments) total += valueHeaderBytes + s.payload.length;
+export function packStored(segments: StoredSegment[], origin: Origin, createdS: number): SharedVerifyInput & { input: VerifyInput } {
+  let valuesBytes = 0;
+  for (const s of segments) valuesBytes += valueHeaderBytes + s.payload.length;
   const n = segments.length;
-  const input: VerifyInput = {
-    values: valuesBuffer(total), valueLengths: new Uint32Array(n), rawLengths: new Uint32Array(n),
-    lz4: new Uint8Array(n), labels: new Uint8Array(n * labelBytes),
-  };
+  const where = { shared: pooled.take(sharedBytes(n, valuesBytes)), segments: n, valuesBytes };
+  const input = viewsOf(where);
   let offset = 0;
   segments.forEach((s, i) => {
     const length = valueHeaderBytes + s.payload.length;
@@ -84,7 +96,7 @@ export function packStored(segments: StoredSegment[], origin: Origin, createdS: 
     input.lz4[i] = s.encoding === "lz4" ? 1 : 0;
     input.labels.set(s.label, i * labelBytes);
   });
-  return input;
+  return { ...where, input };
 }
 
 /** Pure and synchronous: the same code runs inline and on the worker. Each payload is
@@ -131,8 +143,8 @@ const pool = new StoreWorkerPool<{ failure: VerifyFailure }>("verify-worker", im
  * worker only reads it, and its answer is ignored).
  */
 export function verifyStored(segments: StoredSegment[], origin: Origin, createdS: number, useWorker: boolean): Promise<Verified> | Verified {
-  const input = packStored(segments, origin, createdS);
+  const { input, ...where } = packStored(segments, origin, createdS);
   if (!useWorker || segments.length < verifyWorkerSegmentsMin) return { input, failure: verifyValues(input) };
-  const ran = pool.run({ input }, [], () => ({ failure: verifyValues(input) }));
+  const ran = pool.run({ ...where }, [], () => ({ failure: verifyValues(input) }));
   return ran instanceof Promise ? ran.then(({ failure }) => ({ input, failure })) : { input, failure: ran.failure };
 }

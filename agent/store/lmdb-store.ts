@@ -26,8 +26,8 @@ import { openStoreDbs } from "./env.ts";
 import { workersPayOff } from "./worker-path.ts";
 import { decompressSegment, hashMany, hashOne } from "./codec.ts";
 import { releaseValues, splitValues, verifyStored } from "./bulk.ts";
-import { prepareOnWorker, worthWorker } from "./prep-pool.ts";
-import { packSegments, prepareSegments, type PrepOutput } from "./prepare.ts";
+import { inlineShare, prepareOnWorker, worthWorker } from "./prep-pool.ts";
+import { joinOutputs, packSegments, prepareSegments, type PrepOutput } from "./prepare.ts";
 import {
   assertLabel, changeValueBytes, decodeChange, decodeHeader, encodeChange, encodeValue, labelHex, labelsEqual, segmentBytesMax,
   storedPayloadBytesMax, valueFormatVersion, valueHeaderBytes,
@@ -489,9 +489,12 @@ export class LmdbSegmentStore implements SegmentStore {
       const items = toItems(prepareSegments(fresh, origin, createdS));
       return this.sequenced(async () => queued(items));
     }
-    // The worker gets a packed copy, taken now: the caller may reuse its buffers.
-    const packed = packSegments(fresh);
-    return this.sequenced(async () => queued(toItems(await prepareOnWorker({ ...packed, origin, createdS }))));
+    // The worker gets a packed copy, taken now: the caller may reuse its buffers. When the
+    // worker has a backlog, a share of the tail is prepared here, now, on the caller's turn.
+    const split = fresh.length - inlineShare(fresh.length);
+    const packed = packSegments(split === fresh.length ? fresh : fresh.slice(0, split));
+    const here = split === fresh.length ? null : prepareSegments(fresh.slice(split), origin, createdS);
+    return this.sequenced(async () => queued(toItems(joinOutputs(await prepareOnWorker({ ...packed, origin, createdS }), here))));
   }
 
   async putStored(segments: StoredSegment[], origin: Origin, meta?: Record<string, unknown>): Promise<ChangeEntry[]> {
@@ -499,7 +502,6 @@ export class LmdbSegmentStore implements SegmentStore {
     checkOrigin(origin);
     checkBatch(segments, "segments");
     checkMetaRecords(meta);
-    const kept: StoredSegment[] = [];
     for (const segment of segments) {
       assertLabel(segment?.label);
       const { encoding, rawBytes, payload } = segment;
@@ -513,9 +515,11 @@ export class LmdbSegmentStore implements SegmentStore {
       if (encoding === "raw" && payload.length !== rawBytes) {
         throw new TandemError("corrupt", `raw segment ${labelHex(segment.label)} holds ${payload.length} bytes, claims ${rawBytes}`);
       }
-      if (this.present(segment.label)) this.touch(segment.label);
-      else kept.push(segment);
     }
+    // No lookup first (a B-tree search per segment, on pages the last commits moved):
+    // what sync sends is new here, and a segment already present is verified on the
+    // worker, then left as it is and touched by the put's own noOverwrite descent.
+    const kept = segments;
     if (kept.length === 0 && !meta) return [];
     const createdS = Math.floor(Date.now() / 1000);
     return this.sequenced(async () => {
@@ -702,7 +706,11 @@ export class LmdbSegmentStore implements SegmentStore {
             view.setUint32(6, nowS, true);
             // One B-tree descent: a segment already present (an earlier op of this
             // batch, or a concurrent call) is left as it is.
-            if (!putIfAbsent(this.segments, item.label, item.value)) continue;
+            if (!putIfAbsent(this.segments, item.label, item.value)) {
+              // Present already: a use, as a lookup that found it would have been.
+              this.touch(item.label);
+              continue;
+            }
             c.lastSeq = seq;
             putLast(this.changes, seq, encodeChange(item.label, op.origin, changeValues.subarray(changeAt, changeAt += changeValueBytes)));
             const tick = ++c.lastTick;
@@ -729,16 +737,9 @@ export class LmdbSegmentStore implements SegmentStore {
         case "meta":
           this.writeMeta({ [op.key]: op.value });
           break;
-        case "trim": {
-          const keys: number[] = [];
-          for (const key of this.changes.getKeys({ end: op.seq + 1, limit: changeTrimBatchMax })) keys.push(key as number);
-          for (const key of keys) this.changes.remove(key);
-          c.changeCount -= keys.length;
-          if (keys.length > 0) c.trimmedThrough = Math.max(c.trimmedThrough, keys[keys.length - 1]!);
-          if (keys.length === changeTrimBatchMax) op.done.unfinished = true;
-          else c.trimmedThrough = Math.max(c.trimmedThrough, Math.min(op.seq, c.lastSeq));
+        case "trim":
+          if (!this.trimChanges(c, op.seq, Number.MAX_SAFE_INTEGER)) op.done.unfinished = true;
           break;
-        }
         case "identity":
           identity = op.identity;
           this.state.put("identity", identity);
@@ -882,13 +883,29 @@ export class LmdbSegmentStore implements SegmentStore {
   }
 
   private boundChangeLog(c: Counters): void {
-    const excess = Math.min(c.changeCount - this.changeLogEntriesMax, changeTrimBatchMax);
-    if (excess <= 0) return;
-    const keys: number[] = [];
-    for (const key of this.changes.getKeys({ limit: excess })) keys.push(key as number);
-    for (const key of keys) this.changes.remove(key);
-    c.changeCount -= keys.length;
-    if (keys.length > 0) c.trimmedThrough = Math.max(c.trimmedThrough, keys[keys.length - 1]!);
+    const excess = c.changeCount - this.changeLogEntriesMax;
+    if (excess > 0) this.trimChanges(c, c.lastSeq, excess);
+  }
+
+  /**
+   * Removes the oldest change entries, through seq `through` or `entriesMax` of them,
+   * whichever comes first, walking at most changeTrimBatchMax seqs; whether it got
+   * through. No entry lies at or below trimmedThrough, so the walk starts right above
+   * it and removes by seq: one removal per seq (a seq whose entry went with its evicted
+   * segment finds nothing), without listing the keys first, which cost as much again.
+   */
+  private trimChanges(c: Counters, through: number, entriesMax: number): boolean {
+    const last = Math.min(through, c.lastSeq);
+    const end = Math.min(last, c.trimmedThrough + changeTrimBatchMax);
+    let seq = c.trimmedThrough;
+    let removed = 0;
+    while (seq < end && removed < entriesMax) {
+      seq++;
+      if (removeIfPresent(this.changes, seq)) removed++;
+    }
+    c.changeCount -= removed;
+    c.trimmedThrough = seq;
+    return seq >= last;
   }
 
   private async afterCommit(batch: Batch): Promise<void> {
@@ -1000,6 +1017,14 @@ function putIfAbsent(db: Database<Uint8Array, Uint8Array>, key: Uint8Array, valu
   const written = db.putSync(key, value, { noOverwrite: true }) as unknown;
   if (typeof written !== "boolean") throw new Error(`lmdb putSync returned ${typeof written}, not whether it wrote`);
   return written;
+}
+
+/** Removes a key; whether it was there (lmdb-js's removeSync reports it inside a write
+ *  transaction; anything but a boolean would mean a changed lmdb-js and a wrong count). */
+function removeIfPresent(db: Database<Uint8Array, number>, key: number): boolean {
+  const removed = db.removeSync(key) as unknown;
+  if (typeof removed !== "boolean") throw new Error(`lmdb removeSync returned ${typeof removed}, not whether it removed`);
+  return removed;
 }
 
 /** Puts a key that sorts after every key of `db` (a new seq or tick) with LMDB's append

@@ -6,6 +6,7 @@
 // batch is large enough to be worth the hop; only the worker needs the bytes packed.
 import { compressSegments, hashMany } from "./codec.ts";
 import { labelHex, labelsEqual, writeValueHeader } from "./format.ts";
+import { SharedBufferPool } from "./shared-pool.ts";
 import { labelBytes, type Origin, type SegmentInput } from "./types.ts";
 
 export interface PrepInput {
@@ -57,12 +58,18 @@ function preparePieces(
   return { values };
 }
 
+/** Pack buffers kept for the next batches (shared-pool.ts): a call of 256 segments packs ~2.5 MB. */
+export const packBuffersPooledMax = 8;
+/** Larger packs are left to the collector. */
+export const packBufferPooledBytesMax = 8 * 2 ** 20;
+const packPool = new SharedBufferPool(packBuffersPooledMax, packBufferPooledBytesMax, 256 * 1024);
+
 /** Packs segments for prepareValues: one copy, into shared memory, so that posting it
  *  to the worker copies nothing more (and the copy stays here for the inline fallback). */
 export function packSegments(segments: SegmentInput[]): Pick<PrepInput, "joined" | "lengths" | "labels" | "computedHere"> {
   let total = 0;
   for (const { data } of segments) total += data.length;
-  const joined = new Uint8Array(new SharedArrayBuffer(total));
+  const joined = new Uint8Array(packPool.take(total), 0, total);
   const lengths = new Uint32Array(segments.length);
   const labels = new Uint8Array(segments.length * labelBytes);
   const computedHere = new Uint8Array(segments.length);
@@ -75,4 +82,17 @@ export function packSegments(segments: SegmentInput[]): Pick<PrepInput, "joined"
     computedHere[i] = labelComputedHere === true ? 1 : 0;
   });
   return { joined, lengths, labels, computedHere };
+}
+
+/** Gives a pack's buffer back once its batch is prepared: the values are copies (LZ4
+ *  output or raw bytes copied behind their header), so nothing reads the pack after. */
+export function releasePacked(input: Pick<PrepInput, "joined">): void {
+  packPool.give(input.joined.buffer);
+}
+
+/** One batch's output from its two parts (worker head, inline tail): the first bad label wins. */
+export function joinOutputs(head: PrepOutput, tail: PrepOutput | null): PrepOutput {
+  if (!tail || "badLabel" in head) return head;
+  if ("badLabel" in tail) return tail;
+  return { values: [...head.values, ...tail.values] };
 }

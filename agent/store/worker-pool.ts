@@ -37,6 +37,11 @@ export class StoreWorkerPool<Out> {
     registerStoreWorker(name, () => void this.ensureWorker());
   }
 
+  /** Jobs posted to the worker and not yet answered. */
+  get pending(): number {
+    return this.jobs.size;
+  }
+
   /** Runs a job on the worker when there is room and a worker, else `inline()` now. */
   run(message: Record<string, unknown>, transfer: Transferable[], inline: () => Out): Promise<Out> | Out {
     const worker = this.jobs.size < this.bounds.jobsMax ? this.ensureWorker() : null;

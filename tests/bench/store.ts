@@ -2,19 +2,35 @@
 // by FastCDC (2/8/16 KiB), written through putSegments (LZ4 + durable LMDB commit,
 // many calls in flight so they coalesce; with the prep worker, without it, without
 // waiting for the flush, and with the hash check that bytes from a peer get), then
-// read back with and without verification. Also times the caller-side preparation
+// read back with and without verification; then put in their at-rest form into a
+// second store, as a backup does in replication. Also times the caller-side preparation
 // (LZ4) apart from the LMDB side (transaction callbacks + durable commits), so the
 // figures show where the time goes, and the process CPU per segment written, which
 // stays comparable on a machine that other work is loading. Prints one JSON object
 // as its last line.
 // Usage: bun run tests/bench/store.ts [--mb N] [--call N] [--inflight N]
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openSegmentStore, type OpenedStore, type SegmentInput } from "../../agent/store/index.ts";
 import { compressSegment, hashMany } from "../../agent/store/codec.ts";
 import { chunkAndHash } from "../../wasm/index.ts";
 import { realCorpus } from "./corpus.ts";
+
+/** Segments per putStored call in the replication case (sync's 512 KiB batches of ~8 KiB). */
+const syncCallSegments = 64;
+
+/** CPU time of this process's main thread alone (Linux; NaN elsewhere), in us: what
+ *  the caller's thread pays, apart from the prep/verify worker and LMDB's flushing. */
+function mainThreadCpuUs(): number {
+  try {
+    const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / clockTicksPerS;
+  } catch {
+    return NaN;
+  }
+}
+const clockTicksPerS = 100;
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -56,14 +72,17 @@ export async function storeBench(options: { mb?: number; call?: number; inflight
     // Calls of callSegments, `inflight` of them outstanding: they coalesce into fewer
     // transactions. Once with durable commits (the default), once resolving at commit
     // without waiting for the flush, to show what durability costs.
-    const writeAll = async (store: OpenedStore, input = segments) => {
+    const writeAll = async (store: OpenedStore, input = segments) =>
+      writeCalls(store, input.length, callSegments, (i, n) => store.putSegments(input.slice(i, i + n), "local"));
+    const writeCalls = async (store: OpenedStore, total: number, perCall: number, put: (i: number, n: number) => Promise<unknown>) => {
       let commits = 0;
       store.onCommit(() => commits++);
       const start = performance.now();
       const cpuStart = process.cpuUsage();
+      const mainStart = mainThreadCpuUs();
       const running = new Set<Promise<unknown>>();
-      for (let i = 0; i < input.length; i += callSegments) {
-        const p = store.putSegments(input.slice(i, i + callSegments), "local");
+      for (let i = 0; i < total; i += perCall) {
+        const p = put(i, perCall);
         running.add(p);
         void p.finally(() => running.delete(p));
         if (running.size >= inflight) await Promise.race(running);
@@ -72,7 +91,8 @@ export async function storeBench(options: { mb?: number; call?: number; inflight
       // CPU of every thread of the process (caller, prep worker, LMDB's writer): unlike
       // the rate, it hardly moves when other processes load the machine.
       const cpu = process.cpuUsage(cpuStart);
-      return { seconds: (performance.now() - start) / 1000, commits, cpuUsPerSegment: (cpu.user + cpu.system) / input.length };
+      const main = mainThreadCpuUs() - mainStart;
+      return { seconds: (performance.now() - start) / 1000, commits, cpuUsPerSegment: (cpu.user + cpu.system) / total, mainUsPerSegment: main / total };
     };
     const fast = await openSegmentStore({ dir: join(dir, "nondurable"), model: "bench", softwareVersion: "0", durable: false });
     const nondurable = await writeAll(fast);
@@ -97,7 +117,14 @@ export async function storeBench(options: { mb?: number; call?: number; inflight
     const getVerifyS = (performance.now() - t) / 1000;
     if (got !== 2 * rawBytes) throw new Error("read back the wrong number of bytes");
     const stats = store.stats();
+    // The backup's side of replication: the at-rest forms this store serves, put into
+    // another store as data store sync does (putStored verifies every one first), in
+    // batches of sync's 512 KiB with its 16 commits in flight.
+    const forms = segments.map((s) => store.getStored(s.label)!).map((f) => ({ ...f, label: new Uint8Array(f.label), payload: new Uint8Array(f.payload) }));
     await store.close();
+    const backup = await openSegmentStore({ dir: join(dir, "backup"), model: "bench", softwareVersion: "0" });
+    const replicated = await writeCalls(backup, forms.length, syncCallSegments, (i, n) => backup.putStored(forms.slice(i, i + n), "peer"));
+    await backup.close();
 
     // Split the write path: without the prep worker, putSegments compresses
     // before its first await, so issuing every call in one turn times the preparation,
@@ -123,6 +150,12 @@ export async function storeBench(options: { mb?: number; call?: number; inflight
       store_put_cpu_us_per_segment: +durable.cpuUsPerSegment.toFixed(1),
       store_put_inline_cpu_us_per_segment: +inline.cpuUsPerSegment.toFixed(1),
       store_put_verified_cpu_us_per_segment: +verified.cpuUsPerSegment.toFixed(1),
+      store_put_stored_segments_per_s: Math.round(segments.length / replicated.seconds),
+      store_put_stored_cpu_us_per_segment: +replicated.cpuUsPerSegment.toFixed(1),
+      put_stored_calls: Math.ceil(forms.length / syncCallSegments),
+      put_stored_commits: replicated.commits,
+      store_put_main_cpu_us_per_segment: +durable.mainUsPerSegment.toFixed(1),
+      store_put_stored_main_cpu_us_per_segment: +replicated.mainUsPerSegment.toFixed(1),
       put_calls: Math.ceil(segments.length / callSegments),
       put_commits: durable.commits,
       store_get_segments_per_s: Math.round(segments.length / getS),

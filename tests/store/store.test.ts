@@ -4,7 +4,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { TandemError } from "../../agent/errors.ts";
 import { MetricsRegistry } from "../../agent/metrics/registry.ts";
-import { auditStore, openSegmentStore, registerStoreMetrics, type ChangeEntry } from "../../agent/store/index.ts";
+import { auditStore, callSegmentsMax, openSegmentStore, registerStoreMetrics, type ChangeEntry } from "../../agent/store/index.ts";
+import { changeTrimBatchMax } from "../../agent/store/lmdb-store.ts";
 import { hex, makeSegments, removeTempDirs, tempDir } from "./helpers.ts";
 
 afterAll(removeTempDirs);
@@ -148,6 +149,29 @@ describe("segment store", () => {
     await store.close();
   });
 
+  test("a busy worker's batches are split with the caller's thread; a bad label in either part fails its call alone", async () => {
+    const store = await open(tempDir(), { prepWorker: true });
+    // Issued in one turn: from the second call on, the worker has work, so the tail of
+    // each call is prepared on this thread and the head on the worker.
+    const calls = [0, 1, 2, 3, 4, 5].map((k) => makeSegments(64, 200 + k, k % 2 ? "random" : "text", 4000));
+    const badAt = new Map([[2, 63], [4, 0]]);   // a tail segment, a head segment
+    const inputs = calls.map((segments, k) => segments.map((s, i) => badAt.get(k) === i ? { label: s.label, data: segments[(i + 1) % 64]!.data } : s));
+    const results = await Promise.allSettled(inputs.map((segments) => store.putSegments(segments, "local")));
+    for (const [k, result] of results.entries()) {
+      if (badAt.has(k)) {
+        expect(result.status).toBe("rejected");
+        expect(String((result as PromiseRejectedResult).reason.message)).toContain(hex(calls[k]![badAt.get(k)!]!.label));
+        for (const s of calls[k]!) expect(store.has(s.label)).toBe(false);
+      } else {
+        expect(result.status).toBe("fulfilled");
+        expect((result as PromiseFulfilledResult<unknown[]>).value.length).toBe(64);
+        for (const s of calls[k]!) expect(store.get(s.label, { verify: true })).toEqual(s.data);
+      }
+    }
+    expect(store.count()).toBe(4 * 64);
+    await store.close();
+  });
+
   test("meta given with segments is committed in the same transaction, and only with them", async () => {
     const dir = tempDir();
     const store = await open(dir);
@@ -259,6 +283,27 @@ describe("segment store", () => {
     const report = await auditStore(dir);
     expect(report.inconsistencies).toEqual([]);
     expect(report.checked).toBe(38);
+  });
+
+  test("trimming walks over entries gone with their segments and past a transaction's bound; the count stays exact", async () => {
+    const dir = tempDir();
+    const store = await open(dir);
+    const n = changeTrimBatchMax + 2000;
+    const segments = makeSegments(n, 23, "random", 64);
+    for (let i = 0; i < n; i += callSegmentsMax) await store.putSegments(segments.slice(i, i + callSegmentsMax), "local");
+    // Holes in the log: seqs 1, 2, 5000 and n - 100 go with their segments.
+    await store.deleteSegments([0, 1, 4999, n - 101].map((i) => segments[i]!.label));
+    await store.trimChangesThrough(n - 50);
+    expect(store.changesSince(0, 100).map((e) => e.seq)).toEqual(Array.from({ length: 50 }, (_, i) => n - 49 + i));
+    expect(store.stats().oldestSeq).toBe(n - 49);
+    // A trim below what is already trimmed changes nothing.
+    await store.trimChangesThrough(10);
+    expect(store.changesSince(0, 100).length).toBe(50);
+    expect(store.count()).toBe(n - 4);
+    await store.close();
+    const report = await auditStore(dir);
+    expect(report.inconsistencies).toEqual([]);
+    expect(report.changeEntries).toBe(50);
   });
 
   test("the change log is bounded: past changeLogEntriesMax the oldest entries go, segments stay", async () => {
