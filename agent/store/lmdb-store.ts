@@ -443,8 +443,12 @@ export class LmdbSegmentStore implements SegmentStore {
   }
 
   private countersNow(): Counters {
-    // A reader process sees the writer's progress through the persisted record.
-    return this.readOnly ? this.readCounters() : this.committed;
+    // A reader sees the writer's progress through the persisted record, read in a fresh
+    // snapshot: lmdb-js keeps a read transaction until a timer renews it, which may
+    // predate the writer's latest commit.
+    if (!this.readOnly) return this.committed;
+    this.root.resetReadTxn();
+    return this.readCounters();
   }
 
   // ---- writes ------------------------------------------------------------------
