@@ -71,21 +71,26 @@ function segment(size: number, compressible: boolean): { label: Uint8Array; data
   return { label: hashOne(data), data };
 }
 
-// Fast unique segments for sustained ingest: windows of a random pool, each stamped
-// with a counter so no two are equal; hashed in batches.
+// Fast unique segments for sustained ingest: a batch is one buffer, copied in one go
+// from a random window of a random pool, cut into views and each view stamped with a
+// counter so no two are equal; hashed in one pass over that buffer. The generator runs
+// in the master's process, so what it costs is taken from the appliance being measured.
 const pool = new Uint8Array(randomBytes(16 * 1024 * 1024));
 let stamp = 0;
-function segmentsFast(n: number, size: number): Array<{ label: Uint8Array; data: Uint8Array }> {
+function segmentsFast(n: number, size: number): Array<{ label: Uint8Array; data: Uint8Array; labelComputedHere: true }> {
+  const batchBytes = n * size;
+  if (batchBytes > pool.length) throw new Error(`harness: a batch of ${batchBytes} bytes exceeds the pool`);
+  const off = Math.floor(Math.random() * (pool.length - batchBytes));
+  const batch = pool.slice(off, off + batchBytes);
+  const view = new DataView(batch.buffer);
   const datas: Uint8Array[] = [];
   for (let i = 0; i < n; i++) {
-    const off = Math.floor(Math.random() * (pool.length - size));
-    const data = pool.slice(off, off + size);
-    new DataView(data.buffer).setFloat64(0, ++stamp + Math.random());
-    datas.push(data);
+    view.setFloat64(i * size, ++stamp + Math.random());
+    datas.push(batch.subarray(i * size, (i + 1) * size));
   }
   const labels = hashMany(datas);
   // Hashed here, as the SDR encoder hashes what it cuts: the store need not hash it again.
-  return datas.map((data, i) => ({ label: labels.slice(i * 32, i * 32 + 32), data, labelComputedHere: true }));
+  return datas.map((data, i) => ({ label: labels.subarray(i * 32, i * 32 + 32), data, labelComputedHere: true }));
 }
 
 async function handle(cmd: Record<string, unknown>): Promise<unknown> {
