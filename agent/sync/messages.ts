@@ -139,18 +139,40 @@ export function segFromWire(v: unknown, payload: Uint8Array, what: string): Stor
   if (m.a !== undefined) seg.previousSuccessor = label(m.a, `${what}.a`);
   return seg;
 }
-/** The segments of a bulk message: head entries in `v`, payloads cut from `bulk` by
- *  their declared lengths, which must cover it exactly. */
-function segs(v: unknown, bulk: Uint8Array, what: string): StoredSegment[] {
+/** The segments of a bulk message: head entries in `v`, payloads cut from the bulk's
+ *  pieces (views of the frame) by their declared lengths, which must cover them exactly.
+ *  A payload cut by the boundary of two pieces is copied; every other one is a view. */
+function segs(v: unknown, bulk: Uint8Array[], what: string): StoredSegment[] {
   if (!Array.isArray(v) || v.length > segsPerMessageMax) bad(`${what} is not a list of at most ${segsPerMessageMax} segments`);
+  let total = 0;
+  for (const piece of bulk) {
+    if (!(piece instanceof Uint8Array)) bad("bulk piece is not a byte string");
+    total += piece.length;
+  }
   const out: StoredSegment[] = new Array(v.length);
+  let piece = 0;
   let at = 0;
+  let taken = 0;
   for (let i = 0; i < v.length; i++) {
     const n = uint(map(v[i]).n, `${what}[${i}].n`, segmentPayloadBytesMax);
-    if (n > bulk.length - at) bad(`${what}[${i}]: payload lengths overrun the ${bulk.length} bytes sent`);
-    out[i] = segFromWire(v[i], bulk.subarray(at, (at += n)), `${what}[${i}]`);
+    if (n > total - taken) bad(`${what}[${i}]: payload lengths overrun the ${total} bytes sent`);
+    taken += n;
+    while (piece < bulk.length && at === bulk[piece]!.length) (piece++, (at = 0));
+    let payload: Uint8Array;
+    if (n === 0) payload = new Uint8Array(0);
+    else if (bulk[piece]!.length - at >= n) payload = bulk[piece]!.subarray(at, (at += n));
+    else {
+      payload = new Uint8Array(n);
+      for (let o = 0; o < n;) {
+        while (at === bulk[piece]!.length) (piece++, (at = 0));
+        const k = Math.min(n - o, bulk[piece]!.length - at);
+        payload.set(bulk[piece]!.subarray(at, at + k), o);
+        (o += k), (at += k);
+      }
+    }
+    out[i] = segFromWire(v[i], payload, `${what}[${i}]`);
   }
-  if (at !== bulk.length) bad(`${what}: payload lengths add up to ${at}, ${bulk.length} bytes were sent`);
+  if (taken !== total) bad(`${what}: payload lengths add up to ${taken}, ${total} bytes were sent`);
   return out;
 }
 const segmentMessages = new Set(["rep", "rc.push", "fetched"]);
@@ -171,8 +193,8 @@ export function fromWire(v: unknown): SyncMessage {
   if (v instanceof BulkMessage) {
     const m = map(v.head);
     if (!segmentMessages.has(m.t as string)) bad(`${JSON.stringify(String(m.t)).slice(0, 40)} does not carry payloads`);
-    if (v.bulk.length !== 1) bad("bulk is not one byte string");
-    const bulk = v.bulk[0]!;
+    const bulk = v.bulk;
+    if (!Array.isArray(bulk)) bad("bulk is not a list of byte strings");
     switch (m.t) {
       case "rep": return { t: "rep", throughSeq: uint(m.throughSeq, "throughSeq"), segs: segs(m.segs, bulk, "segs") };
       case "rc.push": return { t: "rc.push", id: uint(m.id, "id"), segs: segs(m.segs, bulk, "segs") };

@@ -24,8 +24,9 @@ const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: fa
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: "number" });
 
 /** A message whose bulk bytes travel after its msgpack head, uncopied. Sent: `bulk` are
- *  the parts, in order. Received: `bulk` is one view of the frame holding all of them
- *  (the codec splits it by the lengths its head declares, and checks they add up). */
+ *  the parts, in order. Received: `bulk` are views of the chunks the bulk arrived in,
+ *  in order (the codec splits them by the lengths its head declares, and checks that
+ *  these add up; where the boundary of two chunks cuts a piece, it copies that piece). */
 export class BulkMessage {
   constructor(readonly head: unknown, readonly bulk: Uint8Array[]) {}
 }
@@ -102,8 +103,10 @@ export type FrameEvent = { heartbeat: true } | { heartbeat: false; message: unkn
 
 /**
  * Reassembles frames from a TCP byte stream. A frame that lies inside one chunk is
- * handed out as a view of that chunk; one that spans chunks is copied once, into a
- * buffer of exactly its size. So push() takes the chunks it is given: nobody may write
+ * handed out as a view of that chunk; a msgpack frame that spans chunks is copied once,
+ * into a buffer of exactly its size, and a bulk frame that does keeps its bulk as views
+ * of those chunks (in this VM, first touches of fresh memory cost more than the copy
+ * itself). So push() takes the chunks it is given: nobody may write
  * into them afterwards. Bun hands each socket `data` callback a buffer of its own and
  * never reuses it (tests/wire/framing.test.ts checks that on a real socket), so what a
  * message holds (labels, payloads) stays valid for as long as anyone keeps it.
@@ -138,7 +141,9 @@ export class FrameReader {
         if (this.buffered < frameHeaderBytes + length) break;
         this.skip(frameHeaderBytes);
         if (length === 0) out.push({ heartbeat: true });
-        else out.push({ heartbeat: false, message: decodeBody(this.take(length)) });
+        else if (this.chunks[0]!.length >= length || this.chunks[0]![0] !== bulkMarker) {
+          out.push({ heartbeat: false, message: decodeBody(this.take(length)) });
+        } else out.push({ heartbeat: false, message: this.takeBulk(length) });
       }
     } catch (err) {
       this.poisoned = err instanceof TandemError ? err : new TandemError("badFrame", String(err));
@@ -174,6 +179,32 @@ export class FrameReader {
         n = 0;
       }
     }
+  }
+
+  /** A bulk frame of `length` bytes spanning chunks: the head is decoded from one piece,
+   *  the bulk is left as views of the chunks it lies in (not copied). */
+  private takeBulk(length: number): BulkMessage {
+    if (length < bulkPrefixBytes) throw new TandemError("badFrame", "bulk frame shorter than its prefix");
+    const prefix = this.take(bulkPrefixBytes);
+    const headBytes = new DataView(prefix.buffer, prefix.byteOffset + 1, 4).getUint32(0, false);
+    if (headBytes > length - bulkPrefixBytes) throw new TandemError("badFrame", `bulk frame head of ${headBytes} bytes overruns the frame`);
+    const head = decodeOne(this.take(headBytes));
+    return new BulkMessage(head, this.takeViews(length - bulkPrefixBytes - headBytes));
+  }
+
+  /** The next n bytes as views of the chunks they lie in. */
+  private takeViews(n: number): Uint8Array[] {
+    const views: Uint8Array[] = [];
+    this.buffered -= n;
+    while (n > 0) {
+      const c = this.chunks[0]!;
+      const k = Math.min(c.length, n);
+      views.push(new Uint8Array(c.buffer, c.byteOffset, k));
+      if (k === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(k);
+      n -= k;
+    }
+    return views;
   }
 
   /** The next n bytes: a view when they lie in one chunk, else one copy. */

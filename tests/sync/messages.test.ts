@@ -83,11 +83,28 @@ describe("sync messages", () => {
     expect(badFrame(new BulkMessage(head([entry(3), entry(2)]), bulk(4)))).toBe(true);
     expect(badFrame(new BulkMessage(head([{ l: label(1), e: 1, r: 5 }]), bulk(0)))).toBe(true);
     expect(badFrame(new BulkMessage(head([{ l: label(1), e: 1, r: 5, n: 2 ** 40 }]), bulk(5)))).toBe(true);
-    expect(badFrame(new BulkMessage(head([entry(3)]), [new Uint8Array(1), new Uint8Array(2)]))).toBe(true);
+    expect(badFrame(new BulkMessage(head([entry(3)]), [new Uint8Array(1), new Uint8Array(1)]))).toBe(true);
+    expect(badFrame(new BulkMessage(head([entry(3)]), [new Uint8Array(1), new Uint8Array(3)]))).toBe(true);
+    expect(badFrame(new BulkMessage(head([entry(3)]), [new Uint8Array(3), "x" as unknown as Uint8Array]))).toBe(true);
     // Only segment messages carry a bulk; the segment count is bounded.
     expect(badFrame(new BulkMessage({ t: "ack", throughSeq: 1, corrupt: [] }, bulk(0)))).toBe(true);
     expect(badFrame(new BulkMessage(head(Array.from({ length: segsPerMessageMax + 1 }, () => entry(0, 0))), bulk(0)))).toBe(true);
     expect(badFrame(new BulkMessage(head(Array.from({ length: segsPerMessageMax }, () => entry(0, 0))), bulk(0)))).toBe(false);
+  });
+
+  test("payloads cut by the pieces a bulk arrived in come back whole", () => {
+    const payloads = [5, 1, 0, 9, 4, 7].map((n, i) => Uint8Array.from({ length: n }, (_, k) => i * 16 + k));
+    const joined = new Uint8Array(payloads.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of payloads) (joined.set(p, at), (at += p.length));
+    const m = toWire({ t: "rep", throughSeq: 9, segs: payloads.map((p) => ({ label: label(4), encoding: "lz4" as const, rawBytes: 50, payload: p })) }) as BulkMessage;
+    for (const cuts of [[], [1], [3, 4, 5, 6], [0, 2, 2, 20], Array.from({ length: joined.length }, (_, i) => i)]) {
+      const pieces: Uint8Array[] = [];
+      let from = 0;
+      for (const c of [...cuts, joined.length]) (pieces.push(joined.subarray(from, c)), (from = c));
+      const back = fromWire(new BulkMessage(m.head, pieces)) as { segs: Array<{ payload: Uint8Array }> };
+      expect(back.segs.map((s) => [...s.payload])).toEqual(payloads.map((p) => [...p]));
+    }
   });
 
   test("bulk frames: the head's length must lie inside the frame", () => {
