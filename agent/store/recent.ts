@@ -16,8 +16,8 @@
 import { decodeHeader, labelsEqual, valueHeaderBytes } from "./format.ts";
 import type { Label, StoredSegment } from "./types.ts";
 
-/** Bytes of values kept (headers included): ~0.6 s of new segments at 100 MB/s. */
-export const recentBytesMax = 64 * 1024 * 1024;
+/** Bytes of values kept (headers included): ~1.3 s of new segments at 100 MB/s. */
+export const recentBytesMax = 128 * 1024 * 1024;
 /** A value older than this is not served from here (replication is that far behind anyway). */
 export const recentAgeMsMax = 10_000;
 /** Slab the values are copied into. */
