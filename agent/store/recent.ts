@@ -1,29 +1,30 @@
 // The values this process committed last, kept in memory exactly as at rest (header
 // with its seq + payload). Live replication reads every new segment right after its
 // commit; served from here it costs neither an LMDB read (B-tree descent, overflow
-// pages) nor a copy out of lmdb-js's reused read buffer. Only segments learned here
-// (origin local) are kept: those are what replication sends; what the peer sent us is
-// never sent back.
+// pages mapped in) nor a copy out of lmdb-js's reused read buffer. Only segments learned
+// here (origin local) are kept: those are what replication sends; what the peer sent
+// us is never sent back.
 //
 // Bounded by bytes and age, oldest out first. A value becomes visible only once the
 // transaction that wrote it is committed (stage in the transaction callback, commit or
 // abort after it), and it is gone for good as soon as the store removes the segment
 // (delete, eviction, corrupt removal: drop) or is cleared or re-identified (clear), so
-// nothing is ever served from here that LMDB would not serve. Values are copied into
-// slabs whose space is never reused: what getStored hands out stays valid (and
-// unchanged) for as long as the caller holds it; a slab is collected once no entry or
-// view refers to it.
+// nothing is ever served from here that LMDB would not serve.
+//
+// Values are kept by reference, not copied: the store lays out each put's values in
+// buffers of their own (prepare.ts, on the caller's thread or the prep worker) and never
+// writes them again once the transaction has put them. A copy would cost about what the
+// read it saves costs on this kind of machine (first touches of fresh memory are
+// expensive). Should put values ever come from reused buffers, stage() must copy them;
+// tests/store/recent.test.ts compares what this serves with what LMDB holds.
 import { decodeHeader, labelsEqual, valueHeaderBytes } from "./format.ts";
 import type { Label, StoredSegment } from "./types.ts";
 
-/** Bytes of values kept (headers included): ~1.3 s of new segments at 100 MB/s. */
-export const recentBytesMax = 128 * 1024 * 1024;
+/** Bytes of values kept (headers included): ~0.6 s of new segments at 100 MB/s. Kept
+ *  modest: memory held here is memory the allocator cannot hand out again. */
+export const recentBytesMax = 64 * 1024 * 1024;
 /** A value older than this is not served from here (replication is that far behind anyway). */
 export const recentAgeMsMax = 10_000;
-/** Slab the values are copied into. */
-export const recentSlabBytes = 1024 * 1024;
-/** Larger values are not kept (one would waste most of a slab). */
-export const recentValueBytesMax = recentSlabBytes / 4;
 
 const pending = 0;
 const live = 1;
@@ -51,8 +52,6 @@ export class RecentValues {
   private bytes = 0;
   /** Entries staged by each transaction not yet committed or aborted. */
   private readonly staged = new Map<object, Entry[]>();
-  private slab = new Uint8Array(0);
-  private slabAt = 0;
 
   constructor(
     private readonly bytesMax = recentBytesMax,
@@ -65,14 +64,13 @@ export class RecentValues {
     return this.bytes;
   }
 
-  /** Inside transaction `txn`: `value` (exactly as put) was written under `label`. */
+  /** Inside transaction `txn`: `value` (exactly as put; never written again) was written
+   *  under `label` (neither is copied). */
   stage(txn: object, label: Label, value: Uint8Array): void {
     const bytes = label.length + value.length;
-    if (value.length > recentValueBytesMax || bytes > this.bytesMax) return;
-    const copy = this.copy(label, value);
-    const entry: Entry = {
-      key: keyOf(label), label: copy.subarray(0, label.length), value: copy.subarray(label.length), atMs: this.now(), state: pending,
-    };
+    // Shared buffers are the pooled ones of bulk.ts, reused once written: never kept.
+    if (bytes > this.bytesMax || value.buffer instanceof SharedArrayBuffer) return;
+    const entry: Entry = { key: keyOf(label), label, value, atMs: this.now(), state: pending };
     const previous = this.byKey.get(entry.key);
     if (previous) previous.state = gone;
     this.byKey.set(entry.key, entry);
@@ -115,7 +113,8 @@ export class RecentValues {
     this.bytes = 0;
   }
 
-  /** The at-rest form of a committed value, as views of memory nobody writes again. */
+  /** The at-rest form of a committed value, as views of memory nobody writes again
+   *  (callers must not write into it either). */
   getStored(label: Label): StoredSegment | undefined {
     const e = this.byKey.get(keyOf(label));
     if (!e || e.state !== live || !labelsEqual(e.label, label)) return undefined;
@@ -146,18 +145,5 @@ export class RecentValues {
       this.fifo = this.fifo.slice(this.head);
       this.head = 0;
     }
-  }
-
-  /** label and value back to back in the current slab (a new slab when it is full). */
-  private copy(label: Label, value: Uint8Array): Uint8Array {
-    const n = label.length + value.length;
-    if (this.slabAt + n > this.slab.length) {
-      this.slab = new Uint8Array(recentSlabBytes);
-      this.slabAt = 0;
-    }
-    const out = this.slab.subarray(this.slabAt, (this.slabAt += n));
-    out.set(label);
-    out.set(value, label.length);
-    return out;
   }
 }

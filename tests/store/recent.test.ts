@@ -79,28 +79,33 @@ describe("RecentValues", () => {
     expect(r.getStored(a)).toBeDefined();
   });
 
-  test("what it hands out is a copy nobody writes again", () => {
+  test("values are kept as put, by reference; pooled (shared) buffers never are", () => {
     const r = new RecentValues();
-    const v = value(payload(9), 1);
-    const l = label(9);
     const t = {};
-    r.stage(t, l, v);
+    const v = value(payload(9), 1);
+    r.stage(t, label(9), v);
+    const shared = new Uint8Array(new SharedArrayBuffer(v.length));
+    shared.set(value(payload(10), 2));
+    r.stage(t, label(10), shared);
     r.commit(t);
-    v.fill(0);
-    l.fill(0);
-    const got = r.getStored(label(9))!;
-    for (let i = 10; i < 10_000; i++) r.stage(t, label(i & 255), value(payload(i & 255), i));
-    r.commit(t);
-    expect(got.payload).toEqual(payload(9));
+    expect(r.getStored(label(9))!.payload.buffer).toBe(v.buffer);
+    expect(r.getStored(label(10))).toBeUndefined();
   });
+
 });
 
 describe("LmdbSegmentStore.getStored with the recent values", () => {
   test("fresh local segments read back exactly as a reopened store reads them from LMDB", async () => {
     const dir = tempDir();
-    const segments = [...makeSegments(40, 31, "text"), ...makeSegments(40, 32, "random")];
-    const store = await open(dir);
-    await store.putSegments(segments, "local");
+    const segments = [...makeSegments(200, 31, "text"), ...makeSegments(200, 32, "random")];
+    // Inline and on the prep worker, in many calls, some at once; read only after all of
+    // them: a put buffer reused by a later put would show here.
+    const store = await open(dir, { prepWorker: true });
+    const calls: Promise<unknown>[] = [];
+    for (let at = 0; at < segments.length; at += 50) {
+      calls.push(store.putSegments(segments.slice(at, at + 10), "local"), store.putSegments(segments.slice(at + 10, at + 50), "local"));
+    }
+    await Promise.all(calls);
     const fresh = segments.map((s) => store.getStored(s.label)!);
     await store.close();
     const reopened = await open(dir);
