@@ -27,6 +27,7 @@ import { workersPayOff } from "./worker-path.ts";
 import { decompressSegment, hashMany, hashOne } from "./codec.ts";
 import { releaseValues, splitValues, verifyStored } from "./bulk.ts";
 import { inlineShare, prepareOnWorker, worthWorker } from "./prep-pool.ts";
+import { RecentValues } from "./recent.ts";
 import { joinOutputs, packSegments, prepareSegments, type PrepOutput } from "./prepare.ts";
 import {
   assertLabel, changeValueBytes, decodeChange, decodeHeader, encodeChange, encodeValue, labelHex, labelsEqual, segmentBytesMax,
@@ -198,6 +199,7 @@ export class LmdbSegmentStore implements SegmentStore {
   private touchTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly corruptPending = new Map<string, Label>();
   private readonly listeners = new Set<(entries: ChangeEntry[]) => void>();
+  private readonly recent = new RecentValues();
   private closed = false;
   private closing: Promise<void> | null = null;
 
@@ -346,6 +348,8 @@ export class LmdbSegmentStore implements SegmentStore {
 
   getStored(label: Label): StoredSegment | undefined {
     assertLabel(label);
+    const recent = this.recent.getStored(label);
+    if (recent) return recent;
     // lmdb-js's reused read buffer, valid until the next read (its `length` is set to the
     // value's; subarray needs it explicitly): copied out below, into a slab, before
     // anything else reads.
@@ -725,6 +729,7 @@ export class LmdbSegmentStore implements SegmentStore {
             c.storedBytes += item.value.length;
             c.changeCount++;
             entries.push({ seq, label: item.label, origin: op.origin });
+            if (op.origin === "local") this.recent.stage(batch, item.label, item.value);
           }
           this.writeMeta(op.meta);
           op.done.result = entries;
@@ -747,6 +752,7 @@ export class LmdbSegmentStore implements SegmentStore {
         case "identity":
           identity = op.identity;
           this.state.put("identity", identity);
+          this.recent.clear();
           break;
         case "clear": {
           for (const db of [this.segments, this.changes, this.order, this.ticks, this.evicted, this.evictedOrder]) db.clearSync();
@@ -756,6 +762,7 @@ export class LmdbSegmentStore implements SegmentStore {
           });
           identity = newIdentity(this.ownerModel, this.ownerSoftwareVersion);
           this.state.put("identity", identity);
+          this.recent.clear();
           this.touches.clear();
           this.corruptPending.clear();
           op.done.result = identity;
@@ -785,6 +792,7 @@ export class LmdbSegmentStore implements SegmentStore {
 
   /** Removes a segment, its order entries and its change entry; false if absent. */
   private removeSegment(label: Label, c: Counters): boolean {
+    this.recent.drop(label);
     const value = this.segments.getBinary(label);
     if (value === undefined) return false;
     let rawBytes = 0;
@@ -919,6 +927,7 @@ export class LmdbSegmentStore implements SegmentStore {
       return this.afterFailure(batch, err);
     }
     this.committed = batch.counters ?? this.committed;
+    this.recent.commit(batch);
     this.countWrites(batch.entries.length);
     const requeue: Op[] = [];
     for (const op of batch.ops) {
@@ -952,6 +961,7 @@ export class LmdbSegmentStore implements SegmentStore {
     const error = err instanceof TandemError ? err
       : new TandemError(/MDB_MAP_FULL|ENOSPC/.test(String(err)) ? "storeFull" : "internal", `store write failed: ${err instanceof Error ? err.message : String(err)}`);
     this.events?.emit("error", "store", error.message, "store_write_failed");
+    this.recent.abort(batch);
     // The callback may have moved the in-memory state past what reached the disk.
     this.applied = this.readCounters();
     this.committed = { ...this.applied };

@@ -33,15 +33,24 @@ export function withSuccessorHints(store: SegmentStore): HintedStore {
   };
   const putStored: SegmentStore["putStored"] = async (segments, origin, meta) => {
     const entries = await store.putStored(segments, origin, meta);
+    // The index keeps recent links in memory as it gets them: give it copies, since a
+    // label from the peer is a view of the socket chunk it arrived in and would keep
+    // that whole chunk alive.
+    const own = (label: Uint8Array) => Uint8Array.from(label);
     for (const segment of segments) {
-      if (segment.successor) index().setLinks(segment.label, segment.successor, segment.previousSuccessor);
+      if (!segment.successor && !segment.predecessor) continue;
+      const label = own(segment.label);
+      if (segment.successor) {
+        index().setLinks(label, own(segment.successor), segment.previousSuccessor && own(segment.previousSuccessor));
+      }
       if (segment.predecessor) {
-        index().setPredecessor(segment.label, segment.predecessor);
-        index().setSuccessor(segment.predecessor, segment.label);
-        if (Buffer.compare(segment.predecessor, streamStartLabel) === 0) {
-          const data = store.get(segment.label);
+        const predecessor = own(segment.predecessor);
+        index().setPredecessor(label, predecessor);
+        index().setSuccessor(predecessor, label);
+        if (Buffer.compare(predecessor, streamStartLabel) === 0) {
+          const data = store.get(label);
           const features = data ? superFeatures(data) : undefined;
-          if (features) index().addFeatures(features, segment.label);
+          if (features) index().addFeatures(features, label);
         }
       }
     }

@@ -9,8 +9,14 @@
 //                durable acknowledgements, which bound the pushes in flight, ends)
 //   init.*       completion of the initial overwrite (backup adopts the master's identity)
 //   fetch        re-fetch of segments found corrupt by the scrub
+//
+// The segment-carrying messages (rep, rc.push, fetched) travel in the frame's bulk form
+// (agent/wire/framing.ts): a msgpack head listing each segment with its payload length,
+// then the payloads end to end, never copied into msgpack on the way out and taken as
+// views of the frame on the way in. The lengths must add up to the bulk exactly.
 import { TandemError } from "../errors.ts";
 import { labelBytes, type Label, type StoredSegment } from "../store/types.ts";
+import { BulkMessage } from "../wire/framing.ts";
 
 /** Bounds on what one message may carry (the frame bound applies as well). */
 export const segsPerMessageMax = 4096;
@@ -110,18 +116,22 @@ function u32sToWire(a: Uint32Array): Uint8Array {
   return out;
 }
 
+/** Largest payload of one segment (an LZ4 block of a segmentRawBytesMax segment fits). */
+export const segmentPayloadBytesMax = segmentRawBytesMax + 1024;
+
+/** A segment's entry in a bulk head; its payload goes in the bulk. */
 export function segToWire(s: StoredSegment): Record<string, unknown> {
-  const wire: Record<string, unknown> = { l: s.label, e: s.encoding === "lz4" ? 1 : 0, r: s.rawBytes, p: s.payload };
+  const wire: Record<string, unknown> = { l: s.label, e: s.encoding === "lz4" ? 1 : 0, r: s.rawBytes, n: s.payload.length };
   if (s.successor) wire.s = s.successor;
   if (s.predecessor) wire.q = s.predecessor;
   if (s.previousSuccessor) wire.a = s.previousSuccessor;
   return wire;
 }
-export function segFromWire(v: unknown, what: string): StoredSegment {
+/** A segment from its head entry and its payload (already cut from the bulk). */
+export function segFromWire(v: unknown, payload: Uint8Array, what: string): StoredSegment {
   const m = map(v);
   const e = uint(m.e, `${what}.e`, 1);
   const rawBytes = uint(m.r, `${what}.r`, segmentRawBytesMax);
-  const payload = bin(m.p, `${what}.p`, 1, segmentRawBytesMax + 1024);
   if (e === 0 && payload.length !== rawBytes) bad(`${what}: raw payload length ${payload.length} is not ${rawBytes}`);
   const seg: StoredSegment = { label: label(m.l, `${what}.l`), encoding: e === 1 ? "lz4" : "raw", rawBytes, payload };
   if (m.s !== undefined) seg.successor = label(m.s, `${what}.s`);
@@ -129,24 +139,70 @@ export function segFromWire(v: unknown, what: string): StoredSegment {
   if (m.a !== undefined) seg.previousSuccessor = label(m.a, `${what}.a`);
   return seg;
 }
-function segs(v: unknown, what: string): StoredSegment[] {
+/** The segments of a bulk message: head entries in `v`, payloads cut from the bulk's
+ *  pieces (views of the frame) by their declared lengths, which must cover them exactly.
+ *  A payload cut by the boundary of two pieces is copied; every other one is a view. */
+function segs(v: unknown, bulk: Uint8Array[], what: string): StoredSegment[] {
   if (!Array.isArray(v) || v.length > segsPerMessageMax) bad(`${what} is not a list of at most ${segsPerMessageMax} segments`);
-  return v.map((x, i) => segFromWire(x, `${what}[${i}]`));
+  let total = 0;
+  for (const piece of bulk) {
+    if (!(piece instanceof Uint8Array)) bad("bulk piece is not a byte string");
+    total += piece.length;
+  }
+  const out: StoredSegment[] = new Array(v.length);
+  let piece = 0;
+  let at = 0;
+  let taken = 0;
+  for (let i = 0; i < v.length; i++) {
+    const n = uint(map(v[i]).n, `${what}[${i}].n`, segmentPayloadBytesMax);
+    if (n > total - taken) bad(`${what}[${i}]: payload lengths overrun the ${total} bytes sent`);
+    taken += n;
+    while (piece < bulk.length && at === bulk[piece]!.length) (piece++, (at = 0));
+    let payload: Uint8Array;
+    if (n === 0) payload = new Uint8Array(0);
+    else if (bulk[piece]!.length - at >= n) payload = bulk[piece]!.subarray(at, (at += n));
+    else {
+      payload = new Uint8Array(n);
+      for (let o = 0; o < n;) {
+        while (at === bulk[piece]!.length) (piece++, (at = 0));
+        const k = Math.min(n - o, bulk[piece]!.length - at);
+        payload.set(bulk[piece]!.subarray(at, at + k), o);
+        (o += k), (at += k);
+      }
+    }
+    out[i] = segFromWire(v[i], payload, `${what}[${i}]`);
+  }
+  if (taken !== total) bad(`${what}: payload lengths add up to ${taken}, ${total} bytes were sent`);
+  return out;
 }
+const segmentMessages = new Set(["rep", "rc.push", "fetched"]);
 
 // ---- codec ----
 
-export function toWire(m: SyncMessage): Record<string, unknown> {
+export function toWire(m: SyncMessage): Record<string, unknown> | BulkMessage {
   switch (m.t) {
-    case "rep": return { t: m.t, throughSeq: m.throughSeq, segs: m.segs.map(segToWire) };
-    case "rc.push": case "fetched": return { t: m.t, ...(m.t === "rc.push" ? { id: m.id } : {}), segs: m.segs.map(segToWire) };
+    case "rep": return new BulkMessage({ t: m.t, throughSeq: m.throughSeq, segs: m.segs.map(segToWire) }, m.segs.map((s) => s.payload));
+    case "rc.push": return new BulkMessage({ t: m.t, id: m.id, segs: m.segs.map(segToWire) }, m.segs.map((s) => s.payload));
+    case "fetched": return new BulkMessage({ t: m.t, segs: m.segs.map(segToWire) }, m.segs.map((s) => s.payload));
     case "rc.keys": return { t: m.t, id: m.id, buckets: u32sToWire(m.buckets), counts: u32sToWire(m.counts), prefixes: m.prefixes, last: m.last };
     default: return { ...m };
   }
 }
 
 export function fromWire(v: unknown): SyncMessage {
+  if (v instanceof BulkMessage) {
+    const m = map(v.head);
+    if (!segmentMessages.has(m.t as string)) bad(`${JSON.stringify(String(m.t)).slice(0, 40)} does not carry payloads`);
+    const bulk = v.bulk;
+    if (!Array.isArray(bulk)) bad("bulk is not a list of byte strings");
+    switch (m.t) {
+      case "rep": return { t: "rep", throughSeq: uint(m.throughSeq, "throughSeq"), segs: segs(m.segs, bulk, "segs") };
+      case "rc.push": return { t: "rc.push", id: uint(m.id, "id"), segs: segs(m.segs, bulk, "segs") };
+      default: return { t: "fetched", segs: segs(m.segs, bulk, "segs") };
+    }
+  }
   const m = map(v);
+  if (segmentMessages.has(m.t as string)) bad(`${String(m.t)} without its payloads in the frame's bulk`);
   switch (m.t) {
     case "state":
       return {
@@ -163,7 +219,6 @@ export function fromWire(v: unknown): SyncMessage {
         lastSeq: uint(m.lastSeq, "lastSeq"),
         storedBytes: m.storedBytes == null ? 0 : uint(m.storedBytes, "storedBytes"),
       };
-    case "rep": return { t: "rep", throughSeq: uint(m.throughSeq, "throughSeq"), segs: segs(m.segs, "segs") };
     case "ack": return { t: "ack", throughSeq: uint(m.throughSeq, "throughSeq"), corrupt: labels(m.corrupt, "corrupt") };
     case "rc.fp": {
       const bits = uint(m.bits, "bits", bucketBitsMax);
@@ -193,7 +248,6 @@ export function fromWire(v: unknown): SyncMessage {
         drop: bin(m.drop, "drop", prefixBytes, labelsPerMessageMax * 2),
         last: bool(m.last, "last"),
       };
-    case "rc.push": return { t: "rc.push", id: uint(m.id, "id"), segs: segs(m.segs, "segs") };
     case "rc.pushed": return { t: "rc.pushed", id: uint(m.id, "id") };
     case "rc.end": return { t: "rc.end", id: uint(m.id, "id"), cursor: m.cursor == null ? null : uint(m.cursor, "cursor", 0xffffffff) };
     case "rc.wdone": return { t: "rc.wdone", id: uint(m.id, "id") };
@@ -202,7 +256,6 @@ export function fromWire(v: unknown): SyncMessage {
     case "init.done": return { t: "init.done", storeId: str(m.storeId, "storeId"), generation: str(m.generation, "generation") };
     case "init.ack": return { t: "init.ack", generation: str(m.generation, "generation") };
     case "fetch": return { t: "fetch", labels: labels(m.labels, "labels") };
-    case "fetched": return { t: "fetched", segs: segs(m.segs, "segs") };
     default:
       bad(`unknown type ${JSON.stringify(String(m.t)).slice(0, 40)}`);
   }

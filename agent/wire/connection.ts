@@ -22,8 +22,11 @@ export const sendQueueHighBytes = 4 * 1024 * 1024;
 export const sendQueueLowBytes = 1 * 1024 * 1024;
 /** Hard bound: a producer that ignores backpressure past this gets limitExceeded. */
 export const sendQueueBytesMax = 32 * 1024 * 1024;
-/** Bodies below this are copied behind their header (one write); larger ones are not copied. */
-export const frameCopyBytesMax = 64 * 1024;
+/** Queued parts smaller than this are gathered into one write (Bun's socket.write is a
+ *  syscall each); larger ones are written as they are. */
+export const gatherPartBytesMax = 64 * 1024;
+/** The scratch buffer small parts are gathered into (reused: socket.write copies). */
+export const gatherBytes = 256 * 1024;
 /** Frames held for `receive()` before a handler is set. */
 export const inboxFramesMax = 64;
 /** A heartbeat goes out when nothing else was sent for this long. */
@@ -80,7 +83,7 @@ export class Connection {
         this.close(`peer silent for ${now - this.lastReceivedMs} ms (idleMs ${idle})`);
         return;
       }
-      if (now - this.lastSentMs >= hb && this.queue.length === 0) this.writeRaw(heartbeatFrame);
+      if (now - this.lastSentMs >= hb && this.queue.length === 0) this.writeRaw([heartbeatFrame]);
     }, Math.max(10, Math.min(hb, idle) / 2));
   }
 
@@ -103,24 +106,16 @@ export class Connection {
     if (this.closedReason !== null) {
       return Promise.reject(new TandemError("unavailable", `connection closed: ${this.closedReason}`));
     }
-    const [header, body] = encodeFrameParts(message, this.options.frameBytesMax ?? frameBytesMax);
-    const length = header.length + body.length;
+    const parts = encodeFrameParts(message, this.options.frameBytesMax ?? frameBytesMax);
+    let length = 0;
+    for (const part of parts) length += part.length;
     if (this.queuedBytes + length > sendQueueBytesMax) {
       const err = new TandemError("limitExceeded", `send queue above sendQueueBytesMax ${sendQueueBytesMax}`);
       this.close(err.message);
       return Promise.reject(err);
     }
     this.bytesQueuedTotal += length;
-    if (body.length < frameCopyBytesMax) {
-      // Small frames go out as one write; large bodies are queued as they are, uncopied.
-      const frame = new Uint8Array(length);
-      frame.set(header);
-      frame.set(body, header.length);
-      this.writeRaw(frame);
-    } else {
-      this.writeRaw(header);
-      this.writeRaw(body);
-    }
+    this.writeRaw(parts);
     if (this.queuedBytes < sendQueueHighBytes) return Promise.resolve();
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
@@ -232,28 +227,56 @@ export class Connection {
     this.flush();
   }
 
-  private writeRaw(frame: Uint8Array): void {
+  private writeRaw(parts: Uint8Array[]): void {
     this.lastSentMs = Date.now();
-    this.queue.push(frame);
-    this.queuedBytes += frame.length;
-    if (this.queue.length === 1) this.flush();
+    const idle = this.queue.length === 0;
+    for (const part of parts) {
+      if (part.length === 0) continue;
+      this.queue.push(part);
+      this.queuedBytes += part.length;
+    }
+    if (idle) this.flush();
   }
 
+  private gather = new Uint8Array(0);
+
+  /** Writes what the socket takes; small parts go out gathered, so a frame of many
+   *  small payloads costs a few writes, not one per payload. */
   private flush(): void {
     while (this.queue.length > 0 && !this.closed) {
-      const head = this.queue[0]!;
-      const written = this.socket.write(head);
+      let out = this.queue[0]!;
+      let count = 0;
+      let n = 0;
+      for (; count < this.queue.length; count++) {
+        const part = this.queue[count]!;
+        if (part.length >= gatherPartBytesMax || n + part.length > gatherBytes) break;
+        n += part.length;
+      }
+      if (count > 1) {
+        if (this.gather.length === 0) this.gather = new Uint8Array(gatherBytes);
+        for (let i = 0, at = 0; i < count; i++) (this.gather.set(this.queue[i]!, at), (at += this.queue[i]!.length));
+        out = this.gather.subarray(0, n);
+      }
+      const written = this.socket.write(out);
       if (written < 0) {
         this.close("socket write failed");
         return;
       }
       this.bytesSent += written;
       this.queuedBytes -= written;
-      if (written < head.length) {
-        this.queue[0] = head.subarray(written);
-        break; // the rest goes out on drain
+      // Consume what was written from the queue (the gathered copy is scratch).
+      let left = written;
+      while (left > 0) {
+        const head = this.queue[0]!;
+        if (head.length <= left) {
+          left -= head.length;
+          this.queue.shift();
+        } else {
+          this.queue[0] = head.subarray(left);
+          left = 0;
+        }
       }
-      this.queue.shift();
+      if (written < out.length) break; // the rest goes out on drain
     }
     if (this.queuedBytes < sendQueueLowBytes && this.waiters.length > 0) {
       const ws = this.waiters;

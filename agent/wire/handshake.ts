@@ -20,7 +20,8 @@ import { TandemError } from "../errors.ts";
 import type { Connection } from "./connection.ts";
 
 export const wireMagic = "TNDM";
-export const protocolVersion = 1;
+/** 2: segment-carrying sync messages travel in the bulk frame form (agent/wire/framing.ts). */
+export const protocolVersion = 2;
 export const nonceBytes = 16;
 /** Bound on each handshake step. */
 export const handshakeTimeoutMs = 5000;

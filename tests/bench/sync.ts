@@ -10,6 +10,7 @@
 //   resume_overhead                           bytes sent by the master across an initial
 //                                             sync interrupted 5 times / uninterrupted
 //   lag_p50_ms, lag_p99_ms at ingest_mbps     write call to the backup's durable ack
+//   lag_cpu_{master,backup}_s_per_gb          CPU seconds each side spent per GB ingested
 // Built stores are cached under ~/.cache/tandem-bench-sync (first run builds them).
 // BENCH_SYNC_GIB=n sets the initial-sync store size (default 1); BENCH_SYNC_ONLY=recon|initial|lag
 // runs one part (initial: one uninterrupted sync of the cached store); BENCH_SYNC_INGEST_MBPS
@@ -221,16 +222,21 @@ async function lag(): Promise<Record<string, number>> {
     return (c.user + c.system) / 1e6;
   };
   const [a0, b0, t0] = [await cpuS(a), await cpuS(b), performance.now()];
-  const r = await a.cmd({ cmd: "ingest", mbps: Number(process.env.BENCH_SYNC_INGEST_MBPS ?? 100), seconds: 6, size: 8192 });
+  const size = 8192;
+  const r = await a.cmd({ cmd: "ingest", mbps: Number(process.env.BENCH_SYNC_INGEST_MBPS ?? 100), seconds: 6, size });
   const wallS = (performance.now() - t0) / 1000;
+  const [aS, bS] = [await cpuS(a) - a0, await cpuS(b) - b0];
+  // Per GB ingested: comparable across runs that reached different rates on a busy machine.
+  const gb = (r.segments * size) / 1e9;
   say(`lag: ingest ${r.mbps.toFixed(1)} MB/s, ${r.segments} segments, p50 ${r.p50} ms, p99 ${r.p99} ms, unacked ${r.unacked}; ` +
-    `cpu over ${wallS.toFixed(1)} s: master ${(await cpuS(a) - a0).toFixed(1)} s, backup ${(await cpuS(b) - b0).toFixed(1)} s`);
+    `cpu over ${wallS.toFixed(1)} s: master ${aS.toFixed(1)} s, backup ${bS.toFixed(1)} s (${(aS / gb).toFixed(1)} and ${(bS / gb).toFixed(1)} s per GB)`);
   const m = await a.cmd({ cmd: "ingest", mbps: 10, seconds: 4, size: 8192 });
   say(`lag: ingest ${m.mbps.toFixed(1)} MB/s, ${m.segments} segments, p50 ${m.p50} ms, p99 ${m.p99} ms, unacked ${m.unacked}`);
   await a.kill("SIGTERM");
   await b.kill("SIGTERM");
   return {
     lag_p50_ms: r.p50, lag_p99_ms: r.p99, ingest_mbps: Math.round(r.mbps * 10) / 10,
+    lag_cpu_master_s_per_gb: Math.round((aS / gb) * 10) / 10, lag_cpu_backup_s_per_gb: Math.round((bS / gb) * 10) / 10,
     lag_at_10mbps_p50_ms: m.p50, lag_at_10mbps_p99_ms: m.p99,
   };
 }

@@ -71,21 +71,34 @@ function segment(size: number, compressible: boolean): { label: Uint8Array; data
   return { label: hashOne(data), data };
 }
 
-// Fast unique segments for sustained ingest: windows of a random pool, each stamped
-// with a counter so no two are equal; hashed in batches.
+// Fast unique segments for sustained ingest: a batch is one buffer, filled in one copy
+// from a random window of a random pool, cut into views and each view stamped with a
+// counter so no two are equal; hashed in one pass over that buffer. Batch buffers are
+// reused once the store has taken a batch (its putSegments settled: it copies what it
+// keeps), since fresh memory costs a page fault per 4 KiB on first touch. The generator
+// runs in the master's process, so what it costs is taken from the appliance measured.
 const pool = new Uint8Array(randomBytes(16 * 1024 * 1024));
+/** Batch buffers kept for reuse (at most the ingest's writes in flight, plus one). */
+const batchBuffersMax = 16;
+const batchBuffers: Uint8Array[] = [];
 let stamp = 0;
-function segmentsFast(n: number, size: number): Array<{ label: Uint8Array; data: Uint8Array }> {
+function segmentsFast(n: number, size: number): { segments: Array<{ label: Uint8Array; data: Uint8Array; labelComputedHere: true }>; release(): void } {
+  const batchBytes = n * size;
+  if (batchBytes > pool.length) throw new Error(`harness: a batch of ${batchBytes} bytes exceeds the pool`);
+  const off = Math.floor(Math.random() * (pool.length - batchBytes));
+  let batch = batchBuffers.pop();
+  if (!batch || batch.length !== batchBytes) batch = new Uint8Array(batchBytes);
+  batch.set(pool.subarray(off, off + batchBytes));
+  const view = new DataView(batch.buffer, batch.byteOffset, batch.length);
   const datas: Uint8Array[] = [];
   for (let i = 0; i < n; i++) {
-    const off = Math.floor(Math.random() * (pool.length - size));
-    const data = pool.slice(off, off + size);
-    new DataView(data.buffer).setFloat64(0, ++stamp + Math.random());
-    datas.push(data);
+    view.setFloat64(i * size, ++stamp + Math.random());
+    datas.push(batch.subarray(i * size, (i + 1) * size));
   }
   const labels = hashMany(datas);
   // Hashed here, as the SDR encoder hashes what it cuts: the store need not hash it again.
-  return datas.map((data, i) => ({ label: labels.slice(i * 32, i * 32 + 32), data, labelComputedHere: true }));
+  const segments = datas.map((data, i) => ({ label: labels.subarray(i * 32, i * 32 + 32), data, labelComputedHere: true as const }));
+  return { segments, release: () => void (batchBuffers.length < batchBuffersMax && batchBuffers.push(batch)) };
 }
 
 async function handle(cmd: Record<string, unknown>): Promise<unknown> {
@@ -127,9 +140,9 @@ async function handle(cmd: Record<string, unknown>): Promise<unknown> {
       while (Date.now() - t0 < seconds * 1000) {
         const batch = segmentsFast(perTick, size);
         const started = Date.now();
-        const p: Promise<void> = store.putSegments(batch, "local").then((entries) => {
+        const p: Promise<void> = store.putSegments(batch.segments, "local").then((entries) => {
           for (const e of entries) (pendingSeq.push(e.seq), pendingAt.push(started));
-        }).finally(() => inflight.delete(p));
+        }).finally(() => (inflight.delete(p), batch.release()));
         inflight.add(p);
         bytes += perTick * size;
         tick++;

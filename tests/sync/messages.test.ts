@@ -3,8 +3,8 @@
 import { describe, expect, test } from "bun:test";
 import { TandemError } from "../../agent/errors.ts";
 import { KeyIndex } from "../../agent/sync/keyindex.ts";
-import { fromWire, toWire, type SyncMessage } from "../../agent/sync/messages.ts";
-import { encodeFrame, FrameReader } from "../../agent/wire/framing.ts";
+import { fromWire, segsPerMessageMax, toWire, type SyncMessage } from "../../agent/sync/messages.ts";
+import { BulkMessage, encodeFrame, FrameReader } from "../../agent/wire/framing.ts";
 import { Rng } from "./simworld.ts";
 
 const label = (n: number) => new Uint8Array(32).fill(n);
@@ -58,14 +58,69 @@ describe("sync messages", () => {
   test("malformed fields are badFrame", () => {
     expect(badFrame(null)).toBe(true);
     expect(badFrame({ t: "nope" })).toBe(true);
-    expect(badFrame({ t: "rep", throughSeq: -1, segs: [] })).toBe(true);
-    expect(badFrame({ t: "rep", throughSeq: 1, segs: [{ l: new Uint8Array(31), e: 0, r: 1, p: new Uint8Array(1) }] })).toBe(true);
-    expect(badFrame({ t: "rep", throughSeq: 1, segs: [{ l: label(1), e: 0, r: 2, p: new Uint8Array(1) }] })).toBe(true);
+    expect(badFrame(new BulkMessage({ t: "rep", throughSeq: -1, segs: [] }, [new Uint8Array(0)]))).toBe(true);
+    expect(badFrame(new BulkMessage({ t: "rep", throughSeq: 1, segs: [{ l: new Uint8Array(31), e: 0, r: 1, n: 1 }] }, [new Uint8Array(1)]))).toBe(true);
+    expect(badFrame(new BulkMessage({ t: "rep", throughSeq: 1, segs: [{ l: label(1), e: 0, r: 2, n: 1 }] }, [new Uint8Array(1)]))).toBe(true);
     expect(badFrame({ t: "rc.fp", id: 1, mode: "union", bits: 30, from: 0, to: 1, fps: new Uint8Array(6) })).toBe(true);
     expect(badFrame({ t: "rc.fp", id: 1, mode: "union", bits: 2, from: 0, to: 2, fps: new Uint8Array(6) })).toBe(true);
     expect(badFrame({ t: "rc.keys", id: 1, buckets: new Uint8Array(4), counts: new Uint8Array(4), prefixes: new Uint8Array(0), last: true })).toBe(false);
     expect(badFrame({ t: "rc.keys", id: 1, buckets: new Uint8Array(4), counts: new Uint8Array([0, 0, 0, 2]), prefixes: new Uint8Array(8), last: true })).toBe(true);
     expect(badFrame({ t: "state", storeId: "x".repeat(1000), generation: "g" })).toBe(true);
+  });
+
+  test("segment messages: payloads only in the bulk, lengths adding up exactly, bounded", () => {
+    const head = (segs: unknown[]) => ({ t: "rep", throughSeq: 1, segs });
+    const entry = (n: number, r = n) => ({ l: label(1), e: 0, r, n });
+    const bulk = (n: number) => [new Uint8Array(n)];
+    expect(badFrame(new BulkMessage(head([entry(3), entry(2)]), bulk(5)))).toBe(false);
+    expect(badFrame(new BulkMessage({ t: "fetched", segs: [entry(3)] }, bulk(3)))).toBe(false);
+    expect(badFrame(new BulkMessage({ t: "rc.push", id: 2, segs: [] }, bulk(0)))).toBe(false);
+    // The plain msgpack form of an earlier protocol, with the payload inline: refused.
+    expect(badFrame({ t: "rep", throughSeq: 1, segs: [{ l: label(1), e: 0, r: 1, p: new Uint8Array(1) }] })).toBe(true);
+    expect(badFrame({ t: "fetched", segs: [] })).toBe(true);
+    // Lengths short of, or past, the bytes sent; a missing or absurd length.
+    expect(badFrame(new BulkMessage(head([entry(3), entry(2)]), bulk(6)))).toBe(true);
+    expect(badFrame(new BulkMessage(head([entry(3), entry(2)]), bulk(4)))).toBe(true);
+    expect(badFrame(new BulkMessage(head([{ l: label(1), e: 1, r: 5 }]), bulk(0)))).toBe(true);
+    expect(badFrame(new BulkMessage(head([{ l: label(1), e: 1, r: 5, n: 2 ** 40 }]), bulk(5)))).toBe(true);
+    expect(badFrame(new BulkMessage(head([entry(3)]), [new Uint8Array(1), new Uint8Array(1)]))).toBe(true);
+    expect(badFrame(new BulkMessage(head([entry(3)]), [new Uint8Array(1), new Uint8Array(3)]))).toBe(true);
+    expect(badFrame(new BulkMessage(head([entry(3)]), [new Uint8Array(3), "x" as unknown as Uint8Array]))).toBe(true);
+    // Only segment messages carry a bulk; the segment count is bounded.
+    expect(badFrame(new BulkMessage({ t: "ack", throughSeq: 1, corrupt: [] }, bulk(0)))).toBe(true);
+    expect(badFrame(new BulkMessage(head(Array.from({ length: segsPerMessageMax + 1 }, () => entry(0, 0))), bulk(0)))).toBe(true);
+    expect(badFrame(new BulkMessage(head(Array.from({ length: segsPerMessageMax }, () => entry(0, 0))), bulk(0)))).toBe(false);
+  });
+
+  test("payloads cut by the pieces a bulk arrived in come back whole", () => {
+    const payloads = [5, 1, 0, 9, 4, 7].map((n, i) => Uint8Array.from({ length: n }, (_, k) => i * 16 + k));
+    const joined = new Uint8Array(payloads.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of payloads) (joined.set(p, at), (at += p.length));
+    const m = toWire({ t: "rep", throughSeq: 9, segs: payloads.map((p) => ({ label: label(4), encoding: "lz4" as const, rawBytes: 50, payload: p })) }) as BulkMessage;
+    for (const cuts of [[], [1], [3, 4, 5, 6], [0, 2, 2, 20], Array.from({ length: joined.length }, (_, i) => i)]) {
+      const pieces: Uint8Array[] = [];
+      let from = 0;
+      for (const c of [...cuts, joined.length]) (pieces.push(joined.subarray(from, c)), (from = c));
+      const back = fromWire(new BulkMessage(m.head, pieces)) as { segs: Array<{ payload: Uint8Array }> };
+      expect(back.segs.map((s) => [...s.payload])).toEqual(payloads.map((p) => [...p]));
+    }
+  });
+
+  test("bulk frames: the head's length must lie inside the frame", () => {
+    const frame = (body: number[]) => new Uint8Array([0, 0, 0, body.length, ...body]);
+    for (const body of [[0xc1], [0xc1, 0, 0, 0], [0xc1, 0, 0, 0, 9, 0x90], [0xc1, 0, 0, 0, 2, 0x90]]) {
+      let err: unknown;
+      try {
+        new FrameReader().push(frame(body));
+      } catch (e) {
+        err = e;
+      }
+      expect((err as TandemError).code).toBe("badFrame");
+    }
+    // A bulk frame whose head is one value and whose bulk is empty decodes.
+    const [e] = new FrameReader().push(frame([0xc1, 0, 0, 0, 1, 0x90]));
+    expect(e && !e.heartbeat && e.message instanceof BulkMessage).toBe(true);
   });
 
   test("random garbage never escapes as anything but badFrame", () => {
@@ -76,11 +131,13 @@ describe("sync messages", () => {
       for (const k of ["id", "segs", "throughSeq", "bits", "from", "to", "fps", "want", "drop", "last", "labels", "storeId", "generation", "cursor", "prefixes", "buckets", "counts", "mode", "corrupt", "evicted"]) {
         if (rng.chance(0.5)) m[k] = atoms[rng.int(atoms.length)];
       }
-      try {
-        fromWire(m);
-      } catch (err) {
-        expect(err).toBeInstanceOf(TandemError);
-        expect((err as TandemError).code).toBe("badFrame");
+      for (const v of [m, new BulkMessage(m, [new Uint8Array(rng.int(3) * 8)])]) {
+        try {
+          fromWire(v);
+        } catch (err) {
+          expect(err).toBeInstanceOf(TandemError);
+          expect((err as TandemError).code).toBe("badFrame");
+        }
       }
     }
   });

@@ -84,6 +84,7 @@ describe("hostile input into the sync port", () => {
     await a.cmd({ cmd: "write", n: 30, size: 2048 });
     const before = await digest(dirA);
     const { encodeFrame } = await import("../../agent/wire/framing.ts");
+    const { protocolVersion } = await import("../../agent/wire/handshake.ts");
     await raw(addrA, port, [new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n")]);
     await raw(addrA, port, [new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 2, 3])]);
     await raw(addrA, port, [new Uint8Array([0, 0, 0, 50, 1, 2, 3])]);
@@ -92,7 +93,7 @@ describe("hostile input into the sync port", () => {
     await raw(addrA, port, [encodeFrame({ t: "state", storeId: "x", generation: "y" }), encodeFrame({ t: "rep", throughSeq: 1, segs: [] })]);
     // An unauthenticated hello (no proof): refused, nothing else.
     const reply = await raw(addrA, port, [encodeFrame({
-      t: "hello", magic: "TNDM", proto: 1, proof: null,
+      t: "hello", magic: "TNDM", proto: protocolVersion, proof: null,
       hello: { service: "sync", model: "TDM-1000", softwareVersion: "0.1.0", storeId: "evil", generation: "g", role: "backup", hostname: "evil", nonce: new Uint8Array(16) },
     })]);
     expect(reply).toContain("refuse");

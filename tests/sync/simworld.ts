@@ -7,6 +7,7 @@
 // the list of invariant violations (empty = pass).
 import { SyncCore, type SyncClock, type SyncLink } from "../../agent/sync/core.ts";
 import { fromWire, toWire, type SyncMessage } from "../../agent/sync/messages.ts";
+import { decodeBody, encodeFrame, frameHeaderBytes } from "../../agent/wire/framing.ts";
 import type { ChangeEntry, Label } from "../../agent/store/types.ts";
 import { hex, MemStore, sha256 } from "./memstore.ts";
 
@@ -194,7 +195,8 @@ export class World {
       const link = (from: Node, to: Node, dir: "AtoB" | "BtoA"): SyncLink => ({
         send: (m: SyncMessage) => {
           if (this.session?.id !== id) return 0;
-          const wire = toWire(m);
+          // Through the real frame codec, as on a socket (bulk parts arrive as one view).
+          const wire = decodeBody(encodeFrame(toWire(m)).subarray(frameHeaderBytes));
           const at = Math.max(last[dir], this.clock.now() + this.delay());
           last[dir] = at;
           this.messages++;

@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { TandemError } from "../../agent/errors.ts";
 import { connectTcp, listenTcp, type Connection } from "../../agent/wire/connection.ts";
-import { clientHandshake, serverHandshake, type LocalHello, type PeerHello } from "../../agent/wire/handshake.ts";
+import { clientHandshake, protocolVersion, serverHandshake, type LocalHello, type PeerHello } from "../../agent/wire/handshake.ts";
 
 const host = "127.0.7.1";
 const listeners: Array<{ stop(): void }> = [];
@@ -132,7 +132,7 @@ describe("handshake", () => {
     const challenge = (await client.receive(2000)) as Record<string, unknown>;
     expect(challenge.t).toBe("challenge");
     expect(Object.keys(challenge).sort()).toEqual(["magic", "nonce", "proto", "t"]);
-    await client.send({ t: "hello", magic: "TNDM", proto: 1, hello: { ...base, nonce: new Uint8Array(16) }, proof: new Uint8Array(32) });
+    await client.send({ t: "hello", magic: "TNDM", proto: protocolVersion, hello: { ...base, nonce: new Uint8Array(16) }, proof: new Uint8Array(32) });
     const reply = (await client.receive(2000)) as Record<string, unknown>;
     expect(reply.t).toBe("refuse");
     expect(reasonOf((await sr)[0]!)).toContain("bad secret");
