@@ -10,7 +10,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { ApplianceContext } from "./appliance-context.ts";
-import { parseArgs } from "./cli/args.ts";
+import { parseArgs, usageError } from "./cli/args.ts";
 import { loadConfigFile } from "./config/index.ts";
 import { cloneConfig, defaultConfig, type ApplianceConfig } from "./config/types.ts";
 import { createControlApi, type ControlledAppliance } from "./control/api.ts";
@@ -286,7 +286,7 @@ export class Appliance implements ControlledAppliance {
 
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv, ["config", "data", "model", "sw-version"]);
-  if (args.positionals.length > 0) throw new TandemError("badInput", `unexpected argument '${args.positionals[0]}'`);
+  if (args.positionals.length > 0) throw usageError(`unexpected argument '${args.positionals[0]}'`);
   const dataDir = resolve(args.options.get("data") ?? "./data");
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const version = readApplianceVersion({ model: args.options.get("model"), softwareVersion: args.options.get("sw-version") });

@@ -1,6 +1,7 @@
 // Process entry of the `tandem` command: picks the subcommand and hands it the rest of
 // the arguments. Each subcommand lives in its own module, loaded only when used, and
 // returns the process exit code. Builds the WASM module first on a fresh checkout.
+// Exit codes: 0 done, 1 the work failed, 2 a command line it cannot take.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 
@@ -20,7 +21,7 @@ const commands: Record<string, () => Promise<Command>> = {
 const usage = `usage:
   tandem start [--config FILE] [--data DIR] [--model NAME] [--sw-version X]
   tandem console [--data DIR | --connect SOCKET] [--tty DEVICE]
-  tandem segment FILE [--min N --avg N --max N]
+  tandem segment FILE [--min N --avg N --max N] [--level N --seed N]
   tandem compress | tandem decompress        (stdin to stdout, LZ4 frame format)
   tandem encode --data DIR < in > ops
   tandem decode --data DIR < ops > out
@@ -37,7 +38,9 @@ async function ensureWasmBuilt(): Promise<void> {
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === "help" || name === "--help" || name === "-h") {
-    console.log(usage);
+    // Asked for: usage on stdout, exit 0; no command at all: a usage error.
+    if (name) console.log(usage);
+    else console.error(usage);
     return name ? 0 : 2;
   }
   const load = commands[name];
@@ -54,6 +57,7 @@ try {
   if (code !== 0 || !["start", "console"].includes(process.argv[2] ?? "")) process.exit(code);
 } catch (err) {
   const { asTandemError } = await import("./errors.ts");
+  const { isUsageError } = await import("./cli/args.ts");
   console.error(`tandem: ${asTandemError(err).message}`);
-  process.exit(1);
+  process.exit(isUsageError(err) ? 2 : 1);
 }

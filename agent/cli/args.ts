@@ -1,6 +1,17 @@
 // Minimal option parsing shared by the `tandem` subcommands: `--name value` pairs,
-// bare flags, and positionals, with a clear error for an unknown option.
+// bare flags, and positionals, with a clear error for an unknown option. A command
+// line the subcommand cannot take is a usage error: `tandem` exits 2 for it (as
+// getopt-style tools do), 1 for a failure of the work itself.
 import { TandemError } from "../errors.ts";
+
+/** A bad command line (unknown option, missing or out-of-range value, extra argument). */
+export function usageError(message: string): TandemError {
+  return new TandemError("badInput", message, { usage: true });
+}
+
+export function isUsageError(err: unknown): boolean {
+  return err instanceof TandemError && err.detail?.usage === true;
+}
 
 export interface ParsedArgs {
   options: Map<string, string>;
@@ -21,9 +32,9 @@ export function parseArgs(argv: string[], valued: string[], flags: string[] = []
     if (flags.includes(name)) parsed.flags.add(name);
     else if (valued.includes(name)) {
       const value = argv[++i];
-      if (value === undefined) throw new TandemError("badInput", `option --${name} needs a value`);
+      if (value === undefined) throw usageError(`option --${name} needs a value`);
       parsed.options.set(name, value);
-    } else throw new TandemError("badInput", `unknown option --${name}`);
+    } else throw usageError(`unknown option --${name}`);
   }
   return parsed;
 }
@@ -34,7 +45,7 @@ export function intOption(args: ParsedArgs, name: string, defaultValue: number, 
   if (raw === undefined) return defaultValue;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new TandemError("badInput", `--${name} must be an integer from ${min} to ${max}, got '${raw}'`);
+    throw usageError(`--${name} must be an integer from ${min} to ${max}, got '${raw}'`);
   }
   return value;
 }

@@ -4,7 +4,7 @@
 // learns every new segment into DIR's store; decode has no peer to ask, so a label
 // its store lacks fails the run, naming the missing labels. Both stream: memory stays
 // bounded by one frame and the codec's windows, whatever the input size.
-import { parseArgs, intOption } from "./args.ts";
+import { parseArgs, intOption, usageError } from "./args.ts";
 import { TandemError } from "../errors.ts";
 import { readApplianceVersion } from "../version.ts";
 import { openSegmentStore } from "../store/index.ts";
@@ -22,8 +22,8 @@ async function openStore(dir: string) {
 function dataDir(argv: string[], extraValued: string[] = []) {
   const args = parseArgs(argv, ["data", ...extraValued]);
   const dir = args.options.get("data");
-  if (!dir) throw new TandemError("badInput", "--data DIR is required");
-  if (args.positionals.length > 0) throw new TandemError("badInput", `unexpected argument '${args.positionals[0]}'`);
+  if (!dir) throw usageError("--data DIR is required");
+  if (args.positionals.length > 0) throw usageError(`unexpected argument '${args.positionals[0]}'`);
   return { dir, args };
 }
 

@@ -4,7 +4,7 @@
 // reads, so a multi-gigabyte file never sits in memory whole; output is flushed per read.
 import { closeSync, openSync, readSync } from "node:fs";
 import { TandemError } from "../errors.ts";
-import { intOption, parseArgs } from "./args.ts";
+import { intOption, parseArgs, usageError } from "./args.ts";
 import { defaultChunkParams, StreamChunker, type ChunkParams, type Segment } from "../../wasm/index.ts";
 
 /** Bytes read from the file per step. */
@@ -45,7 +45,7 @@ function* filePieces(path: string): Generator<Uint8Array> {
 
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv, ["min", "avg", "max", "level", "seed"]);
-  if (args.positionals.length !== 1) throw new TandemError("badInput", usage);
+  if (args.positionals.length !== 1) throw usageError(usage);
   const path = args.positionals[0]!;
   const params: ChunkParams = {
     minBytes: intOption(args, "min", defaultChunkParams.minBytes, 64, 1_048_576),
@@ -54,6 +54,9 @@ export async function run(argv: string[]): Promise<number> {
     level: intOption(args, "level", defaultChunkParams.level, 0, 3),
     seed: intOption(args, "seed", defaultChunkParams.seed, 0, Number.MAX_SAFE_INTEGER),
   };
+  if (!(params.minBytes <= params.avgBytes && params.avgBytes <= params.maxBytes)) {
+    throw usageError(`segment sizes must satisfy --min <= --avg <= --max, got ${params.minBytes}/${params.avgBytes}/${params.maxBytes}`);
+  }
   const chunker = new StreamChunker(params);
   const pieces: Iterable<Uint8Array> | AsyncIterable<Uint8Array> = path === "-" ? Bun.stdin.stream() : filePieces(path);
   const out = Bun.stdout.writer();

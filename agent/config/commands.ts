@@ -8,7 +8,7 @@ import { Grammar, type ChoiceToken, type CommandSpec, type KeywordToken, type Va
 import { defaultConfig, type ApplianceConfig, type InPathRule } from "./types.ts";
 import {
   capacityMbMax, capacityMbMin, checkIntervalSMax, checkIntervalSMin, inPathRulesMax, parseHostname,
-  parseIntRange, parseIpv4, parsePort, parseSecret, parseUnicastIpv4, reconnectSMax, reconnectSMin,
+  parseIntRange, parseInterfaceIpv4, parsePort, parseSecret, parseUnicastIpv4, reconnectSMax, reconnectSMin,
 } from "./validate.ts";
 
 export interface ConfigAction {
@@ -20,9 +20,8 @@ export interface ConfigAction {
 export type ConfigSpec = CommandSpec<ConfigAction>;
 
 const kw = (word: string, help: string): KeywordToken => ({ kind: "keyword", word, help });
-const ip = (key: string, help: string, unicast = false): ValueToken => ({
-  kind: "value", key, name: "A.B.C.D", help,
-  parse: (t) => (unicast ? parseUnicastIpv4(t, help.toLowerCase()) : parseIpv4(t, help.toLowerCase())),
+const ip = (key: string, help: string, parse: (text: string, what: string) => string): ValueToken => ({
+  kind: "value", key, name: "A.B.C.D", help, parse: (t) => parse(t, help.toLowerCase()),
 });
 const port = (key: string, help: string): ValueToken => ({
   kind: "value", key, name: "<1-65535>", help, parse: (t) => parsePort(t, help.toLowerCase()),
@@ -73,15 +72,15 @@ const inPathRule: ConfigSpec = {
     kw("listen-port", "Local port that accepts the connections to optimize"),
     port("listenPort", "Listen port"),
     kw("dstaddr", "Address of the server the connections are for"),
-    ip("dstAddr", "Server address", true),
+    ip("dstAddr", "Server address", parseUnicastIpv4),
     kw("dstport", "Port of the server"),
     port("dstPort", "Server port"),
     kw("target-addr", "Address of the peer appliance"),
-    ip("targetAddr", "Target address", true),
+    ip("targetAddr", "Target address", parseUnicastIpv4),
   ],
   options: [
     { keyword: "target-port", help: `Service port of the peer appliance (default ${d.servicePort})`, value: port("targetPort", "Target port") },
-    { keyword: "backup-addr", help: "Address of a backup peer appliance", value: ip("backupAddr", "Backup address", true) },
+    { keyword: "backup-addr", help: "Address of a backup peer appliance", value: ip("backupAddr", "Backup address", parseUnicastIpv4) },
     { keyword: "backup-port", help: "Service port of the backup peer (default: target port)", value: port("backupPort", "Backup port") },
   ],
   noTokens: 5,
@@ -116,7 +115,7 @@ export const configSpecs: ConfigSpec[] = [
     [kw("interface", "Network interfaces"),
       kw(name, { primary: "Management interface (web UI)", aux: "Auxiliary interface (data store sync)", inpath: "In-path interface (inner channels, in-path rules)" }[name]),
       kw("address", "IPv4 address of the interface")],
-    ip("address", "Interface address"), `interface ${name} address`,
+    ip("address", "Interface address", parseInterfaceIpv4), `interface ${name} address`,
     (c, v) => { c.interfaces[name] = v as string; },
     (c) => { c.interfaces[name] = d.interfaces[name] as string; })),
   setting("web-port", [kw("web", "Web UI"), kw("port", `TCP port of the web UI (default ${d.webPort})`)],
@@ -130,20 +129,20 @@ export const configSpecs: ConfigSpec[] = [
     int("mb", capacityMbMin, capacityMbMax, "Capacity"), "datastore capacity-mb",
     (c, v) => { c.datastore.capacityMb = v as number; }, (c) => { c.datastore.capacityMb = d.datastore.capacityMb; }),
   setting("datastore-policy", [kwDatastore, kw("replacement-policy", "What to evict when the store is full")],
-    { kind: "choice", key: "policy", choices: [{ word: "fifo", help: "Evict the oldest segment first" }, { word: "lru", help: "Evict the least recently used segment first" }] },
+    { kind: "choice", key: "policy", what: "replacement policy", choices: [{ word: "fifo", help: "Evict the oldest segment first" }, { word: "lru", help: "Evict the least recently used segment first" }] },
     "datastore replacement-policy",
     (c, v) => { c.datastore.replacementPolicy = v as "lru" | "fifo"; }, (c) => { c.datastore.replacementPolicy = d.datastore.replacementPolicy; }),
   setting("sync-enable", [kwDatastore, kwSync, kw("enable", "Enable data store sync")], null, "datastore sync enable",
     (c) => { c.datastore.sync.enabled = true; }, (c) => { c.datastore.sync.enabled = false; }),
   setting("sync-master", [kwDatastore, kwSync, kw("master", "This appliance is the master (no form: backup)")], null, "datastore sync master",
     (c) => { c.datastore.sync.master = true; }, (c) => { c.datastore.sync.master = false; }),
-  setting("sync-peer", [kwDatastore, kwSync, kw("peer-ip", "Address of the sync peer")], ip("address", "Peer address", true),
+  setting("sync-peer", [kwDatastore, kwSync, kw("peer-ip", "Address of the sync peer")], ip("address", "Peer address", parseUnicastIpv4),
     "datastore sync peer-ip", (c, v) => { c.datastore.sync.peerIp = v as string; }, (c) => { c.datastore.sync.peerIp = null; }),
   setting("sync-port", [kwDatastore, kwSync, kw("port", `TCP port of data store sync (default ${d.datastore.sync.port})`)],
     port("port", "Sync port"), "datastore sync port",
     (c, v) => { c.datastore.sync.port = v as number; }, (c) => { c.datastore.sync.port = d.datastore.sync.port; }),
   setting("sync-mode", [kwDatastore, kwSync, kw("mode", "Replication mode")],
-    { kind: "choice", key: "mode", choices: [{ word: "async", help: "Commit locally, replicate in the background" }, { word: "sync", help: "Commit once the peer holds the segment" }] },
+    { kind: "choice", key: "mode", what: "sync mode", choices: [{ word: "async", help: "Commit locally, replicate in the background" }, { word: "sync", help: "Commit once the peer holds the segment" }] },
     "datastore sync mode", (c, v) => { c.datastore.sync.mode = v as "async" | "sync"; }, (c) => { c.datastore.sync.mode = d.datastore.sync.mode; }),
   setting("sync-secret", [kwDatastore, kwSync, kw("secret", "Pairing secret shared with the peer")],
     { kind: "value", key: "secret", name: "WORD", help: "Secret (8-128 printable characters, no spaces)", parse: parseSecret },

@@ -7,7 +7,13 @@
 import { TandemError } from "../errors.ts";
 
 export interface KeywordToken { kind: "keyword"; word: string; help: string }
-export interface ChoiceToken { kind: "choice"; key: string; choices: { word: string; help: string }[] }
+export interface ChoiceToken {
+  kind: "choice";
+  key: string;
+  choices: { word: string; help: string }[];
+  /** What the value is, for the refusal of a word that is none of the choices. */
+  what: string;
+}
 export interface ValueToken {
   kind: "value";
   key: string;
@@ -170,6 +176,12 @@ export class Grammar<A> {
       }
       const valueEdges = edges.filter((e) => e.token.kind === "value");
       if (valueEdges.length === 0) {
+        // Where only a choice fits, the word is a bad value of this command, not another command.
+        const choiceTokens = edges.map((e) => e.token).filter((t): t is ChoiceToken => t.kind === "choice");
+        if (choiceTokens.length > 0 && choiceTokens.length === edges.length) {
+          const words = [...new Set(choiceTokens.flatMap((t) => t.choices.map((c) => c.word)))].sort();
+          throw new GrammarError("invalid", `Invalid ${choiceTokens[0]!.what} '${w.text}': must be ${words.join(" or ")}`, i, w.column);
+        }
         throw new GrammarError("unrecognized", `Unrecognized command at '${w.text}'`, i, w.column);
       }
       const ok: Candidate<A>[] = [];

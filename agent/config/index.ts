@@ -12,7 +12,7 @@ import { cloneConfig, defaultConfig, type ApplianceConfig } from "./types.ts";
 import { checkConfig } from "./validate.ts";
 
 export { configGrammar, configSpecs } from "./commands.ts";
-export { renderConfig, renderRule } from "./render.ts";
+export { maskSecretLines, renderConfig, renderRule } from "./render.ts";
 export { checkConfig } from "./validate.ts";
 
 /** Largest startup-config file accepted. */

@@ -12,6 +12,14 @@ export function renderRule(r: InPathRule): string {
   return line;
 }
 
+/** Configuration lines whose last word is a secret. */
+const secretLines = /^((?:datastore sync|service) secret) \S+$/gm;
+
+/** Replaces every secret in configuration text with `********` (read-only views, the event log). */
+export function maskSecretLines(text: string): string {
+  return text.replace(secretLines, "$1 ********");
+}
+
 export interface RenderOptions {
   /** Replace the pairing secret with `********` (read-only views). */
   maskSecrets?: boolean;

@@ -39,6 +39,15 @@ export function parseUnicastIpv4(text: string, what = "address"): string {
   return text;
 }
 
+/** An address to listen on: a local unicast address, or 0.0.0.0 for every address
+ *  (a socket cannot listen on a broadcast or multicast address). */
+export function parseInterfaceIpv4(text: string, what = "address"): string {
+  parseIpv4(text, what);
+  const first = Number(text.split(".")[0]);
+  if (text === "255.255.255.255" || first >= 224) bad(`Invalid ${what} '${text}': must be a unicast address or 0.0.0.0`);
+  return text;
+}
+
 export function parseIntRange(text: string, min: number, max: number, what: string): number {
   if (!/^[0-9]+$/.test(text) || text.length > 12) bad(`Invalid ${what} '${text}': must be an integer from ${min} to ${max}`);
   const n = Number(text);

@@ -113,8 +113,10 @@ export function showSync(s: SyncStatus): string {
 }
 
 export function showCheck(c: CheckResult): string {
+  // A check that could not reach the peer made no round trip: it found nothing.
+  const result = c.inSync ? "in sync" : c.roundTrips === 0 ? "not run" : "differences found";
   return table([
-    ["Result", c.inSync ? "in sync" : "differences found"],
+    ["Result", result],
     ["Message", c.message],
     ["Fetched from peer", String(c.missingHere)],
     ["Sent to peer", String(c.missingThere)],

@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { closeSync, createReadStream, openSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Readable } from "node:stream";
-import { parseArgs } from "../cli/args.ts";
+import { parseArgs, usageError } from "../cli/args.ts";
 import { connectControl, type RemoteControl } from "../control/client.ts";
 import { TandemError } from "../errors.ts";
 import { Shell } from "./shell.ts";
@@ -64,9 +64,9 @@ function openIo(device: string | undefined): Io {
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv, ["data", "connect", "tty"]);
   if (args.options.has("data") && args.options.has("connect")) {
-    throw new TandemError("badInput", "give either --data DIR or --connect SOCKET, not both");
+    throw usageError("give either --data DIR or --connect SOCKET, not both");
   }
-  if (args.positionals.length > 0) throw new TandemError("badInput", `unexpected argument '${args.positionals[0]}'`);
+  if (args.positionals.length > 0) throw usageError(`unexpected argument '${args.positionals[0]}'`);
   const control = await connect(args);
   const io = openIo(args.options.get("tty"));
   const editor = new LineEditor({ smart: io.smart, writeRaw: io.writeRaw, newlineAfterPlainLine: io.piped });

@@ -4,7 +4,7 @@
 // process around it. Configuration changes are parsed and validated by agent/config
 // (the one place), applied live through the appliance, kept as running config, and
 // saved only by `writeMemory`. Changes are serialized: one configure/restart at a time.
-import { applyConfigLines, renderConfig, saveConfigFile } from "../config/index.ts";
+import { applyConfigLines, maskSecretLines, renderConfig, saveConfigFile } from "../config/index.ts";
 import { cloneConfig, type ApplianceConfig } from "../config/types.ts";
 import { TandemError } from "../errors.ts";
 import type { EventLog } from "../events.ts";
@@ -108,7 +108,7 @@ export function createControlApi(appliance: ControlledAppliance): ControlApi {
       const { config: next, notes, canonical } = applyConfigLines(current, lines);
       if (JSON.stringify(next) === JSON.stringify(current)) return { notes: [...notes] };
       const result = await appliance.applyConfig(next);
-      const logged = canonical.map((l) => l.replace(/^(datastore sync secret) .*$/, "$1 ********"));
+      const logged = canonical.map(maskSecretLines);
       appliance.events.emit("notice", "config", `configured: ${logged.join("; ")}`);
       return { notes: [...notes, ...result.notes], ...(result.restartRequired ? { restartRequired: result.restartRequired } : {}) };
     }),

@@ -9,6 +9,8 @@
 import { chmodSync, existsSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
+import { maskSecretLines } from "../config/render.ts";
+import type { ApplianceConfig } from "../config/types.ts";
 import { asTandemError, TandemError } from "../errors.ts";
 import type { EventLog } from "../events.ts";
 import { controlReadMethods, controlWriteMethods, type ControlApi } from "./types.ts";
@@ -36,13 +38,12 @@ const writeSet = new Set<string>(controlWriteMethods);
 
 function maskSecret<T>(method: string, result: T): T {
   if (method === "config") {
-    const c = structuredClone(result) as { datastore: { sync: { secret: string | null } } };
+    const c = structuredClone(result) as unknown as ApplianceConfig;
     if (c.datastore.sync.secret !== null) c.datastore.sync.secret = "********";
+    if (c.serviceSecret) c.serviceSecret = "********";
     return c as T;
   }
-  if (method === "runningConfig") {
-    return (result as string).replace(/^datastore sync secret .*$/m, "datastore sync secret ********") as T;
-  }
+  if (method === "runningConfig") return maskSecretLines(result as string) as T;
   return result;
 }
 

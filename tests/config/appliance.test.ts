@@ -98,18 +98,24 @@ describe("tandem start", () => {
       expect(newWeb).toEqual({ name: "web", state: "running", detail: "http://127.0.4.21:8181" });
       expect((await fetch(newWeb.detail!, { redirect: "manual" })).status).toBeGreaterThan(0);
       await expect(fetch(oldWeb)).rejects.toThrow();
-      await c.configure(["datastore sync secret pairing-secret-2", "hostname d1"]);
+      await c.configure(["datastore sync secret pairing-secret-2", "service secret channel-secret-3", "hostname d1"]);
 
       const r = await connectControl(ro);
       expect(r.readOnly).toBe(true);
       expect((await r.version()).hostname).toBe("d1");
       expect((await r.config()).datastore.sync.secret).toBe("********");
       expect(await r.runningConfig()).toContain("datastore sync secret ********");
+      // The inner-channel secret is a secret too: masked on the read-only socket and in the log.
+      expect((await r.config()).serviceSecret).toBe("********");
+      expect(await r.runningConfig()).toContain("service secret ********\n");
+      expect(await r.runningConfig()).not.toContain("channel-secret-3");
+      expect(await c.runningConfig()).toContain("service secret channel-secret-3\n");
       const denied = await refusal(r.configure(["hostname x"]));
       expect(denied.code).toBe("forbidden");
       expect((await r.services()).map((s) => s.name)).toEqual(["store", "sync", "optimization", "web"]);
       expect(await r.events(0, 1000)).toSatisfy((events) =>
-        events.some((e) => e.subsystem === "config" && e.message.includes("hostname d1") && !e.message.includes("pairing-secret-2")));
+        events.some((e) => e.subsystem === "config" && e.message.includes("hostname d1") && e.message.includes("service secret ********")));
+      expect(JSON.stringify(await r.events(0, 1000))).not.toMatch(/pairing-secret-2|channel-secret-3/);
 
       const saved = await c.writeMemory();
       expect(saved.path).toBe(join(dataDir, "tandem.conf"));

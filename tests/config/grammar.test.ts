@@ -121,6 +121,11 @@ describe("refusals", () => {
       ["hostname -bad", /Invalid hostname/, 9],
       ["datastore capacity-mb 0", /Invalid capacity '0'/, 22],
       ["datastore sync reconnect 99999", /Invalid reconnect interval/, 25],
+      ["datastore replacement-policy random", /^Invalid replacement policy 'random': must be fifo or lru$/, 29],
+      ["datastore sync mode semi", /^Invalid sync mode 'semi': must be async or sync$/, 20],
+      ["no datastore sync mode semi", /^Invalid sync mode 'semi'/, 23],
+      ["interface inpath address 224.0.0.1", /^Invalid interface address '224.0.0.1': must be a unicast address or 0.0.0.0$/, 25],
+      ["interface primary address 255.255.255.255", /unicast address or 0.0.0.0/, 26],
     ];
     for (const [line, message, column] of cases) {
       const err = refuse([line]);
@@ -128,6 +133,8 @@ describe("refusals", () => {
       expect(err.detail?.column).toBe(column);
       expect(err.detail?.kind).toBe("invalid");
     }
+    // 0.0.0.0 is "every address" for a listener, not a bad interface address.
+    expect(applyConfigLines(defaultConfig, ["interface inpath address 0.0.0.0"]).config.interfaces.inpath).toBe("0.0.0.0");
   });
 
   test("ambiguous, unrecognized and incomplete commands", () => {
@@ -141,7 +148,6 @@ describe("refusals", () => {
     expect(inc.message).toBe("Incomplete command");
     expect(inc.detail).toMatchObject({ kind: "incomplete", wordIndex: 3 });
     expect(refuse(["hostname a b"]).message).toMatch(/Unrecognized command at 'b'/);
-    expect(refuse(["datastore replacement-policy random"]).message).toMatch(/Unrecognized/);
   });
 
   test("removing a rule that does not exist is refused", () => {

@@ -2,7 +2,7 @@
 // history, `?` and TAB hooks, type-ahead across lines, and the plain (dumb terminal)
 // mode; plus the 80-column formatting of console output.
 import { describe, expect, test } from "bun:test";
-import { consoleColumns, showConnections, showLog, showSync, showVersion, wrap } from "../../agent/console/format.ts";
+import { consoleColumns, showCheck, showConnections, showLog, showSync, showVersion, wrap } from "../../agent/console/format.ts";
 import { LineEditor, type LineHandlers } from "../../agent/console/terminal.ts";
 import type { SyncStatus } from "../../agent/services.ts";
 
@@ -133,5 +133,16 @@ describe("80-column output", () => {
     for (const l of text.split("\n")) expect(l.length).toBeLessThan(consoleColumns);
     expect(text).toContain("[#############.................] 43%");
     expect(text).toMatch(/^State: +refused$/m);
+  });
+});
+
+describe("datastore sync check output", () => {
+  test("says in sync, not run (peer unreachable) or differences found, never confusing the last two", () => {
+    const base = { timeMs: 0, missingHere: 0, missingThere: 0, corruptRepaired: 0, bytes: 0 };
+    expect(showCheck({ ...base, inSync: true, roundTrips: 2, message: "in sync" })).toMatch(/^Result: +in sync$/m);
+    expect(showCheck({ ...base, inSync: false, roundTrips: 0, message: "check not run: sync peer not connected" }))
+      .toMatch(/^Result: +not run\nMessage: +check not run: sync peer not connected$/m);
+    expect(showCheck({ ...base, inSync: false, roundTrips: 3, missingHere: 4, message: "difference found and repaired: 4 fetched" }))
+      .toMatch(/^Result: +differences found$/m);
   });
 });
