@@ -7,6 +7,9 @@
 //   initial_sync_mbps vs raw_copy_mbps        a master store of >= 1 GiB into an empty
 //                                             backup (harness processes) vs the same bytes
 //                                             by a plain TCP copy between two processes
+//   disk_write_mbps                           the same bytes written to a file on the
+//                                             store's disk and fdatasync'ed, no network:
+//                                             the ceiling of any durable copy here
 //   resume_overhead                           bytes sent by the master across an initial
 //                                             sync interrupted 5 times / uninterrupted
 //   lag_p50_ms, lag_p99_ms at ingest_mbps     write call to the backup's durable ack
@@ -16,7 +19,7 @@
 // runs one part (initial: one uninterrupted sync of the cached store); BENCH_SYNC_INGEST_MBPS
 // sets the lag run's target rate (default 100).
 import { randomBytes } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, cpSync, existsSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { hashMany } from "../../agent/store/codec.ts";
@@ -170,6 +173,23 @@ async function rawCopy(bytes: number): Promise<number> {
   return bytes / 1e6 / ((performance.now() - t0) / 1000);
 }
 
+// ---------------------------------------------------------------- durable write floor
+function diskWrite(bytes: number): number {
+  const chunk = new Uint8Array(randomBytes(4 * 1024 * 1024));
+  const path = join(work, "disk-write-floor");
+  const fd = openSync(path, "w");
+  const t0 = performance.now();
+  try {
+    for (let written = 0; written < bytes; written += chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - written));
+    fdatasyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  const mbps = bytes / 1e6 / ((performance.now() - t0) / 1000);
+  rmSync(path, { force: true });
+  return mbps;
+}
+
 // ---------------------------------------------------------------- initial sync and resume
 async function initialSync(masterBase: string, interruptions: number, expectedMs: number, tag: string) {
   const dirA = join(work, `ia-${tag}`);
@@ -285,7 +305,8 @@ try {
   rmSync(once.dirA, { recursive: true, force: true });
   rmSync(once.dirB, { recursive: true, force: true });
   const rawMbps = await rawCopy(stored);
-  say(`raw copy: ${rawMbps.toFixed(0)} MB/s`);
+  const diskMbps = diskWrite(stored);
+  say(`raw copy: ${rawMbps.toFixed(0)} MB/s; the same bytes written and fdatasync'ed: ${diskMbps.toFixed(0)} MB/s`);
   const resumed = await initialSync(masterBase, 5, once.ms, "resume");
   say(`interrupted 5 times: ${resumed.sent} bytes sent vs ${once.sent}`);
   rmSync(resumed.dirA, { recursive: true, force: true });
@@ -297,6 +318,8 @@ try {
     initial_sync_mbps: Math.round(initialMbps),
     initial_sync_raw_mbps: Math.round(raw / 1e6 / (once.ms / 1000)),
     raw_copy_mbps: Math.round(rawMbps),
+    disk_write_mbps: Math.round(diskMbps),
+    disk_write_vs_raw: Math.round((diskMbps / rawMbps) * 1000) / 1000,
     initial_sync_vs_raw: Math.round((initialMbps / rawMbps) * 1000) / 1000,
     store_bytes: stored,
     resume_overhead: Math.round((resumed.sent / once.sent) * 1000) / 1000,
