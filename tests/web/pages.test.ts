@@ -17,7 +17,7 @@ let page: Page;
 
 const pages: [string, string][] = [
   ["/", "dashboard"], ["/sync", "sync"], ["/rules", "rules"], ["/connections", "connections"],
-  ["/datastore", "datastore"], ["/alarms", "alarms"], ["/config", "config"],
+  ["/datastore", "datastore"], ["/alarms", "alarms"], ["/settings", "settings"], ["/config", "config"],
 ];
 
 beforeAll(async () => {

@@ -3,31 +3,22 @@
 // TandemError's message and the operator's input kept, success as a flash message
 // after a redirect (so reload never posts twice).
 import type { Hono } from "hono";
+import { maskSecretLines } from "../../agent/config/render.ts";
 import { asTandemError, TandemError } from "../../agent/errors.ts";
 import { explain, field, html, safeNext, statusFor, type Ctx, type WebDeps, type WebEnv } from "../context.ts";
 import { Dashboard } from "../pages/dashboard.tsx";
 import { Page } from "../pages/layout.tsx";
 import { AlarmsPage, ConfigPage, ConnectionsPage, DatastorePage } from "../pages/lists.tsx";
 import { emptyRuleForm, RulesPage, syncFormValues, SyncPage, type RuleFormValues, type SyncFormValues } from "../pages/settings.tsx";
+import { pageKit } from "./kit.ts";
+import { registerSettingsRoutes } from "./settings.ts";
 
 export function registerPageRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
   const { control, limits } = deps;
   const status = (c: Ctx) => statusFor(c, deps);
 
-  const frame = (c: Ctx, title: string, active: string, live = true) => {
-    const session = c.get("session");
-    const flash = session.flash;
-    session.flash = null;
-    const events = control.events(0, 1);
-    return { title, active, hostname: control.version().hostname, csrf: session.csrf, flash, limits, lastEventId: events[events.length - 1]?.id ?? 0, live };
-  };
-  const flashRedirect = (c: Ctx, to: string, kind: "ok" | "error", text: string) => {
-    c.get("session").flash = { kind, text };
-    return c.redirect(to, 303);
-  };
-  const applied = (r: { notes: string[]; restartRequired?: string }, what: string) =>
-    [what, ...r.notes].join("; ") + (r.restartRequired ? `. Restart required: ${r.restartRequired}` : "");
-
+  const kit = pageKit(deps);
+  const { frame, flashRedirect, applied } = kit;
 
   // --- pages ---
   app.get("/", (c) => html(c, Page({ ...frame(c, "Dashboard", "/"), children: Dashboard({ s: status(c), sampleMs: limits.historySampleMs }) })));
@@ -133,7 +124,8 @@ export function registerPageRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
     }
   });
   app.get("/alarms", (c) => html(c, Page({ ...frame(c, "Alarms & log", "/alarms"), children: AlarmsPage({ events: control.events(0, limits.eventsPageMax) }) })));
-  app.get("/config", (c) => html(c, Page({ ...frame(c, "Configuration", "/config"), children: ConfigPage({ runningConfig: control.runningConfig(), version: control.version(), csrf: c.get("session").csrf, passwordCharsMin: limits.passwordCharsMin }) })));
+  registerSettingsRoutes(app, deps, kit);
+  app.get("/config", (c) => html(c, Page({ ...frame(c, "Configuration", "/config"), children: ConfigPage({ runningConfig: maskSecretLines(control.runningConfig()), version: control.version(), csrf: c.get("session").csrf, passwordCharsMin: limits.passwordCharsMin }) })));
 
   const back = (c: Ctx) => {
     const ref = c.req.header("referer");
