@@ -5,7 +5,7 @@
 import type { Hono } from "hono";
 import { maskSecretLines } from "../../agent/config/render.ts";
 import { asTandemError, TandemError } from "../../agent/errors.ts";
-import { explain, field, html, safeNext, statusFor, type Ctx, type WebDeps, type WebEnv } from "../context.ts";
+import { explain, field, html, safeNext, scrubSecret, statusFor, type Ctx, type WebDeps, type WebEnv } from "../context.ts";
 import { Dashboard } from "../pages/dashboard.tsx";
 import { Page } from "../pages/layout.tsx";
 import { AlarmsPage, ConfigPage, ConnectionsPage, DatastorePage } from "../pages/lists.tsx";
@@ -41,13 +41,14 @@ export function registerPageRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
       lines.push(line);
       labels.push(label);
     };
+    let secret = "";
     try {
       v.peerIp = field(body, "peerIp", "Peer IP address");
       v.port = field(body, "port", "Port");
       v.mode = field(body, "mode", "Mode");
       v.reconnectS = field(body, "reconnectS", "Reconnect");
       v.checkIntervalS = field(body, "checkIntervalS", "Check interval");
-      const secret = field(body, "secret", "Pairing secret");
+      secret = field(body, "secret", "Pairing secret");
       // Disable first and enable last, so the pair never runs with half the new settings.
       if (!v.enabled) add("no datastore sync enable", "Enable");
       add(v.role === "master" ? "datastore sync master" : "no datastore sync master", "Role");
@@ -61,7 +62,7 @@ export function registerPageRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
       const r = await control.configure(lines);
       return flashRedirect(c, "/sync", "ok", applied(r, "Sync settings applied"));
     } catch (err) {
-      return syncPage(c, v, explain(err, labels), asTandemError(err).httpStatus);
+      return syncPage(c, v, scrubSecret(explain(err, labels), secret), asTandemError(err).httpStatus);
     }
   });
   app.post("/sync/check", async (c) => {

@@ -5,17 +5,10 @@
 // excepted: they are never written into the page, not even inside a message).
 import type { Hono } from "hono";
 import { asTandemError, TandemError } from "../../agent/errors.ts";
-import { explain, field, html, type Ctx, type WebDeps, type WebEnv } from "../context.ts";
+import { explain, field, html, scrubSecret, type Ctx, type WebDeps, type WebEnv } from "../context.ts";
 import { settingGroups, SettingsPage, settingValues, type SettingValues } from "../pages/appliance.tsx";
 import { Page } from "../pages/layout.tsx";
 import type { PageKit } from "./kit.ts";
-
-/** configure's messages quote the word they stumble on; a secret's words become ********. */
-function scrubSecret(message: string, secret: string): string {
-  let out = message;
-  for (const word of secret.split(/\s+/)) if (word !== "") out = out.replaceAll(`'${word}'`, "'********'");
-  return out;
-}
 
 export function registerSettingsRoutes(app: Hono<WebEnv>, deps: WebDeps, kit: PageKit): void {
   const { control } = deps;
