@@ -77,6 +77,13 @@ export function explain(err: unknown, labels: string[]): string {
   return labels.length === 1 && e.code === "badConfig" ? `${labels[0]}: ${e.message}` : e.message;
 }
 
+/** configure's messages quote the word they stumble on; a secret's words become ********. */
+export function scrubSecret(message: string, secret: string): string {
+  let out = message;
+  for (const word of secret.split(/\s+/)) if (word !== "") out = out.replaceAll(`'${word}'`, "'********'");
+  return out;
+}
+
 /** What is wrong with a new admin password, or null (first boot and password change). */
 export function passwordProblem(password: string, confirm: string, limits: WebLimits): string | null {
   const chars = [...password].length;

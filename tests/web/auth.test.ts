@@ -13,7 +13,7 @@ let agent: Agent;
 let browser: Browser;
 let closeBrowser: () => Promise<void>;
 
-const pages = ["/", "/sync", "/rules", "/connections", "/datastore", "/alarms", "/config"];
+const pages = ["/", "/sync", "/rules", "/connections", "/datastore", "/alarms", "/settings", "/config"];
 const apis = ["/api/status", "/api/events", "/api/connections", "/api/config", "/api/services"];
 
 beforeAll(async () => {
@@ -97,7 +97,7 @@ describe("with a password set", () => {
       expect(res.headers.get("location")).toBe(`/login?next=${encodeURIComponent(path)}`);
     }
     for (const path of apis) expect((await fetch(agent.url + path)).status).toBe(401);
-    for (const path of ["/save", "/restart", "/sync", "/rules/add", "/datastore/clear", "/logout"]) {
+    for (const path of ["/save", "/restart", "/sync", "/rules/add", "/datastore/clear", "/settings/appliance", "/settings/optimization/clear", "/logout"]) {
       const res = await fetch(agent.url + path, { method: "POST", body: new URLSearchParams({ _csrf: "x" }), redirect: "manual" });
       expect(res.status).toBe(401);
     }

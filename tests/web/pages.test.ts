@@ -17,7 +17,7 @@ let page: Page;
 
 const pages: [string, string][] = [
   ["/", "dashboard"], ["/sync", "sync"], ["/rules", "rules"], ["/connections", "connections"],
-  ["/datastore", "datastore"], ["/alarms", "alarms"], ["/config", "config"],
+  ["/datastore", "datastore"], ["/alarms", "alarms"], ["/settings", "settings"], ["/config", "config"],
 ];
 
 beforeAll(async () => {
@@ -78,6 +78,13 @@ describe("pages", () => {
     await screenshot(page, "sync-validation-1280");
     let config = (await (await page.request.get(agent.url + "/api/config")).json()) as { config: { datastore: { sync: { enabled: boolean; peerIp: string | null } } } };
     expect(config.config.datastore.sync.enabled).toBe(false); // all or nothing
+
+    // A refused secret is never written back into the page, not even inside the message.
+    await page.fill('input[name="peerIp"]', "127.0.8.3");
+    await page.fill('input[name="secret"]', "pairing-secret-1 tail-word");
+    await submit('button:text("Apply")');
+    expect(await flash("error")).toContain("Pairing secret: ");
+    expect(await page.content()).not.toContain("tail-word");
 
     await page.fill('input[name="peerIp"]', "127.0.8.3");
     await page.fill('input[name="port"]', "17744");

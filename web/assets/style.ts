@@ -52,6 +52,7 @@ tr.sev-error td { color:var(--bad); } tr.sev-warning td { color:var(--warn); }
 tr.alarm td:last-child { font-weight:600; }
 form.stack { display:grid; gap:10px; max-width:520px; }
 form.stack label { display:grid; gap:3px; font-weight:550; }
+form.stack label .muted { font-weight:400; }
 form.stack label.check { display:flex; gap:8px; align-items:center; }
 .form-row { display:grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap:10px; }
 input, select, button { font:inherit; font-weight:400; }
@@ -63,6 +64,7 @@ button.danger { background:var(--bad); border-color:var(--bad); }
 .inline { display:inline; }
 .flash { padding:10px 12px; border-radius:6px; margin:0 0 12px; border:1px solid; overflow-wrap:anywhere; }
 .flash.ok { background:#e8f5ec; border-color:#9fd0ad; color:#17532a; }
+.flash.warn { background:#fff4e0; border-color:#f0c27a; color:#6b4000; }
 .flash.error { background:#fdecea; border-color:#efaaa4; color:#7d1a14; }
 .live-error { color:var(--bad); font-size:13px; }
 .mt { margin-top:14px; }

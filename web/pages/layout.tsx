@@ -25,6 +25,7 @@ export const tabs: [string, string][] = [
   ["/connections", "Connections"],
   ["/datastore", "Data store"],
   ["/alarms", "Alarms & log"],
+  ["/settings", "Settings"],
   ["/config", "Configuration"],
 ];
 

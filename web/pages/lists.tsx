@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 // Read-mostly pages: live connection list, data store statistics with the clear
-// button, alarms and log, and the running configuration.
+// button, alarms and log, and the running configuration (secrets masked).
 import type { ConnectionInfo } from "../../agent/services.ts";
 import type { ApplianceEvent } from "../../agent/events.ts";
 import { fmtValue } from "../assets/shared.ts";
@@ -125,7 +125,7 @@ export function ConfigPage(props: { runningConfig: string; version: StatusView["
     <div class="grid">
       <section class="card">
         <h2>Running configuration</h2>
-        <p class="muted">The same commands the console takes. <strong>Save</strong> writes them to the startup configuration (<code>write memory</code>).</p>
+        <p class="muted">The same commands the console takes (secrets shown as <code>********</code>). <strong>Save</strong> writes them to the startup configuration (<code>write memory</code>); <a href="/settings">Settings</a> changes them.</p>
         <pre class="config" data-testid="running-config">{props.runningConfig}</pre>
       </section>
       <section class="card">

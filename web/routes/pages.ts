@@ -3,31 +3,22 @@
 // TandemError's message and the operator's input kept, success as a flash message
 // after a redirect (so reload never posts twice).
 import type { Hono } from "hono";
+import { maskSecretLines } from "../../agent/config/render.ts";
 import { asTandemError, TandemError } from "../../agent/errors.ts";
-import { explain, field, html, safeNext, statusFor, type Ctx, type WebDeps, type WebEnv } from "../context.ts";
+import { explain, field, html, safeNext, scrubSecret, statusFor, type Ctx, type WebDeps, type WebEnv } from "../context.ts";
 import { Dashboard } from "../pages/dashboard.tsx";
 import { Page } from "../pages/layout.tsx";
 import { AlarmsPage, ConfigPage, ConnectionsPage, DatastorePage } from "../pages/lists.tsx";
 import { emptyRuleForm, RulesPage, syncFormValues, SyncPage, type RuleFormValues, type SyncFormValues } from "../pages/settings.tsx";
+import { pageKit } from "./kit.ts";
+import { registerSettingsRoutes } from "./settings.ts";
 
 export function registerPageRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
   const { control, limits } = deps;
   const status = (c: Ctx) => statusFor(c, deps);
 
-  const frame = (c: Ctx, title: string, active: string, live = true) => {
-    const session = c.get("session");
-    const flash = session.flash;
-    session.flash = null;
-    const events = control.events(0, 1);
-    return { title, active, hostname: control.version().hostname, csrf: session.csrf, flash, limits, lastEventId: events[events.length - 1]?.id ?? 0, live };
-  };
-  const flashRedirect = (c: Ctx, to: string, kind: "ok" | "error", text: string) => {
-    c.get("session").flash = { kind, text };
-    return c.redirect(to, 303);
-  };
-  const applied = (r: { notes: string[]; restartRequired?: string }, what: string) =>
-    [what, ...r.notes].join("; ") + (r.restartRequired ? `. Restart required: ${r.restartRequired}` : "");
-
+  const kit = pageKit(deps);
+  const { frame, flashRedirect, applied } = kit;
 
   // --- pages ---
   app.get("/", (c) => html(c, Page({ ...frame(c, "Dashboard", "/"), children: Dashboard({ s: status(c), sampleMs: limits.historySampleMs }) })));
@@ -50,13 +41,14 @@ export function registerPageRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
       lines.push(line);
       labels.push(label);
     };
+    let secret = "";
     try {
       v.peerIp = field(body, "peerIp", "Peer IP address");
       v.port = field(body, "port", "Port");
       v.mode = field(body, "mode", "Mode");
       v.reconnectS = field(body, "reconnectS", "Reconnect");
       v.checkIntervalS = field(body, "checkIntervalS", "Check interval");
-      const secret = field(body, "secret", "Pairing secret");
+      secret = field(body, "secret", "Pairing secret");
       // Disable first and enable last, so the pair never runs with half the new settings.
       if (!v.enabled) add("no datastore sync enable", "Enable");
       add(v.role === "master" ? "datastore sync master" : "no datastore sync master", "Role");
@@ -70,7 +62,7 @@ export function registerPageRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
       const r = await control.configure(lines);
       return flashRedirect(c, "/sync", "ok", applied(r, "Sync settings applied"));
     } catch (err) {
-      return syncPage(c, v, explain(err, labels), asTandemError(err).httpStatus);
+      return syncPage(c, v, scrubSecret(explain(err, labels), secret), asTandemError(err).httpStatus);
     }
   });
   app.post("/sync/check", async (c) => {
@@ -133,7 +125,8 @@ export function registerPageRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
     }
   });
   app.get("/alarms", (c) => html(c, Page({ ...frame(c, "Alarms & log", "/alarms"), children: AlarmsPage({ events: control.events(0, limits.eventsPageMax) }) })));
-  app.get("/config", (c) => html(c, Page({ ...frame(c, "Configuration", "/config"), children: ConfigPage({ runningConfig: control.runningConfig(), version: control.version(), csrf: c.get("session").csrf, passwordCharsMin: limits.passwordCharsMin }) })));
+  registerSettingsRoutes(app, deps, kit);
+  app.get("/config", (c) => html(c, Page({ ...frame(c, "Configuration", "/config"), children: ConfigPage({ runningConfig: maskSecretLines(control.runningConfig()), version: control.version(), csrf: c.get("session").csrf, passwordCharsMin: limits.passwordCharsMin }) })));
 
   const back = (c: Ctx) => {
     const ref = c.req.header("referer");
