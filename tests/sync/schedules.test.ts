@@ -10,7 +10,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { digest, startNode, verify, waitUntil, type NodeSpec, type SyncNode } from "./procs.ts";
+import { converged, startNode, waitUntil, type NodeSpec, type SyncNode } from "./procs.ts";
 import { startProxy, type FaultProxy, type Shape } from "./proxy.ts";
 import { Rng } from "./simworld.ts";
 
@@ -33,38 +33,6 @@ async function start(spec: NodeSpec): Promise<SyncNode> {
 async function kill(n: SyncNode, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
   await n.kill(signal);
   live.delete(n);
-}
-
-const crashLine = /unhandled|uncaught|TypeError|RangeError|ReferenceError|panic|segmentation fault/i;
-function noCrash(n: SyncNode): void {
-  expect(n.alive()).toBe(true);
-  expect(n.log().split("\n").filter((l) => crashLine.test(l))).toEqual([]);
-}
-
-/** Both "in-sync" with no lag, a check finds nothing, digests equal, verify clean, no crash. */
-async function converged(a: SyncNode, b: SyncNode, timeoutMs = 30_000): Promise<void> {
-  let last: unknown[] = [];
-  try {
-    await waitUntil(async () => {
-      const [sa, sb] = [await a.status(), await b.status()];
-      last = [sa, sb];
-      return sa.state === "in-sync" && sb.state === "in-sync" && sa.lagSegments === 0 && sb.lagSegments === 0;
-    }, timeoutMs, "in-sync with no lag");
-  } catch (err) {
-    console.error(JSON.stringify(last), "\n", a.log().slice(-3000), "\n", b.log().slice(-3000));
-    throw err;
-  }
-  await waitUntil(async () => {
-    const c = (await a.cmd({ cmd: "check" })).check;
-    return c.inSync && (await a.cmd({ cmd: "count" })).count === (await b.cmd({ cmd: "count" })).count;
-  }, 30_000, "a check that finds the stores equal", 300);
-  expect(await digest(b.spec.dir)).toBe(await digest(a.spec.dir));
-  for (const n of [a, b]) {
-    const v = await verify(n.spec.dir);
-    expect(v.out).toContain("corrupt 0");
-    expect(v.code).toBe(0);
-    noCrash(n);
-  }
 }
 
 /** Writes n segments on a store with sync off (a store that exists before pairing). */
