@@ -1,8 +1,6 @@
 // Spawns tests/sync/harness.ts as real processes and talks to them line by line; plus
 // the offline checks every process test ends with (`tandem store digest|verify`, run as
-// real commands against the data directories), and `converged`, which waits for a pair
-// to settle and runs all of them.
-import { expect } from "bun:test";
+// real commands against the data directories).
 import type { Subprocess } from "bun";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -117,39 +115,5 @@ export async function waitUntil<T>(probe: () => Promise<T>, timeoutMs: number, w
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await Bun.sleep(intervalMs);
-  }
-}
-
-const crashLine = /unhandled|uncaught|TypeError|RangeError|ReferenceError|panic|segmentation fault/i;
-/** The agent is alive and its log holds no crash or unhandled rejection. */
-export function expectNoCrash(n: SyncNode): void {
-  expect(n.alive()).toBe(true);
-  expect(n.log().split("\n").filter((l) => crashLine.test(l))).toEqual([]);
-}
-
-/** Both "in-sync" with no lag, a check finds nothing, digests equal, verify clean, no crash. */
-export async function converged(a: SyncNode, b: SyncNode, timeoutMs = 30_000): Promise<void> {
-  let last: unknown[] = [];
-  try {
-    await waitUntil(async () => {
-      const [sa, sb] = [await a.status(), await b.status()];
-      last = [sa, sb];
-      return sa.state === "in-sync" && sb.state === "in-sync" && sa.lagSegments === 0 && sb.lagSegments === 0;
-    }, timeoutMs, "in-sync with no lag");
-  } catch (err) {
-    console.error(JSON.stringify(last), "\n", a.log().slice(-3000), "\n", b.log().slice(-3000));
-    throw err;
-  }
-  // At capacity a check can itself cause evictions; repeat until one finds nothing to do.
-  await waitUntil(async () => {
-    const c = (await a.cmd({ cmd: "check" })).check;
-    return c.inSync && (await a.cmd({ cmd: "count" })).count === (await b.cmd({ cmd: "count" })).count;
-  }, 30_000, "a check that finds the stores equal", 300);
-  expect(await digest(b.spec.dir)).toBe(await digest(a.spec.dir));
-  for (const n of [a, b]) {
-    const v = await verify(n.spec.dir);
-    expect(v.out).toContain("corrupt 0");
-    expect(v.code).toBe(0);
-    expectNoCrash(n);
   }
 }

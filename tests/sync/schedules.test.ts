@@ -10,7 +10,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { converged, startNode, waitUntil, type NodeSpec, type SyncNode } from "./procs.ts";
+import { converged } from "./converge.ts";
+import { startNode, waitUntil, type NodeSpec, type SyncNode } from "./procs.ts";
 import { startProxy, type FaultProxy, type Shape } from "./proxy.ts";
 import { Rng } from "./simworld.ts";
 

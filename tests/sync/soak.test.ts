@@ -9,7 +9,8 @@ import { afterAll, describe, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { converged, startNode, type NodeSpec, type SyncNode } from "./procs.ts";
+import { converged } from "./converge.ts";
+import { startNode, type NodeSpec, type SyncNode } from "./procs.ts";
 import { startProxy, type Shape } from "./proxy.ts";
 import { Rng } from "./simworld.ts";
 
