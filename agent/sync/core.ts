@@ -854,9 +854,18 @@ export class SyncCore {
     return n;
   }
 
-  /** Waits while the link's send queue is above its high-water mark. */
+  /** Waits while the link's send queue is above its high-water mark; a peer that reads
+   *  nothing for reconStepTimeoutMs ends the session (our reading may be paused behind
+   *  this handler, and then the connection no longer counts the peer's silence). */
   private async waitWritable(s: Session): Promise<void> {
-    while (!s.closed && !s.link.writable()) await this.sleep(this.bounds.retryMs);
+    const deadline = this.clock.now() + this.bounds.reconStepTimeoutMs;
+    while (!s.closed && !s.link.writable()) {
+      if (this.clock.now() > deadline) {
+        if (this.session === s) this.detach("peer did not read what was sent");
+        break;
+      }
+      await this.sleep(this.bounds.retryMs);
+    }
     if (s.closed) throw new TandemError("unavailable", "sync session closed");
   }
 

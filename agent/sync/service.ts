@@ -79,6 +79,10 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
   let checkTimer: Timer | null = null;
   let metricsTimer: Timer | null = null;
   let dialing = false;
+  // Bumped whenever sync is disabled or its peer, role, port or secret change: a dial or
+  // an accepted connection still in its handshake then belongs to the old settings and is
+  // dropped when it completes, instead of pairing an appliance that was just disabled.
+  let settingsEpoch = 0;
   let pending = 0;
   let lastCheck: CheckResult | null = null;
   let throughput = { atMs: Date.now(), bytes: 0, rateBps: 0 };
@@ -152,9 +156,10 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
     }
   }
 
-  function adopt(conn: Connection, peer: PeerHello, dialedByMe: boolean): void {
+  function adopt(conn: Connection, peer: PeerHello, dialedByMe: boolean, epoch: number): void {
     const masterDialed = dialedByMe === cfg.master;
     if (!running) return conn.close("sync stopped");
+    if (!cfg.enabled || epoch !== settingsEpoch) return conn.close("sync configuration changed during the handshake");
     if (live && !live.conn.closed) {
       // Two sessions raced: keep the one the master dialed, on both sides.
       if (live.masterDialed || !masterDialed) return conn.close("duplicate sync session");
@@ -205,25 +210,26 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
   function scheduleDial(delayMs: number): void {
     if (dialTimer) clearTimeout(dialTimer);
     dialTimer = null;
-    if (!running || !cfg.peerIp) return;
+    if (!running || !cfg.enabled || !cfg.peerIp) return;
     dialTimer = setTimeout(() => void dial(), delayMs + Math.floor(Math.random() * redialJitterMs));
   }
 
   async function dial(): Promise<void> {
     dialTimer = null;
-    if (!running || !cfg.peerIp || dialing) return;
+    if (!running || !cfg.enabled || !cfg.peerIp || dialing) return;
     // A live session stays, whoever dialed it: replacing a backup-dialed one would cut an
     // initial sync short. Only two dials that race are settled (adopt keeps the master's).
     if (live && !live.conn.closed) return scheduleDial(cfg.reconnectS * 1000);
     dialing = true;
     const peerIp = cfg.peerIp;
+    const epoch = settingsEpoch;
     try {
       const conn = await connectTcp(peerIp, cfg.port, { label: "sync", heartbeatMs: syncHeartbeatMs, idleMs: syncPeerDownMs });
       try {
         const peer = await clientHandshake(conn, localHello(), {
           secret: cfg.secret, check: roleProblem, timeoutMs: syncHandshakeTimeoutMs,
         });
-        adopt(conn, peer, true);
+        adopt(conn, peer, true, epoch);
       } catch (err) {
         conn.close(`handshake: ${(err as Error).message}`);
         if (err instanceof TandemError && err.code === "refused") noteRefusal(err.message);
@@ -239,8 +245,9 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
   function accept(conn: Connection): void {
     if (!running || pending >= pendingHandshakesMax) return conn.close("too many handshakes in progress");
     pending++;
+    const epoch = settingsEpoch;
     serverHandshake(conn, localHello(), { secret: cfg.secret, check: roleProblem, timeoutMs: syncHandshakeTimeoutMs })
-      .then((peer) => adopt(conn, peer, false))
+      .then((peer) => adopt(conn, peer, false, epoch))
       .catch((err) => {
         conn.close(`handshake: ${(err as Error).message}`);
         if (err instanceof TandemError && err.code === "refused") noteRefusal(err.message);
@@ -316,6 +323,7 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
   }
 
   function disable(reason: string): void {
+    settingsEpoch++;
     if (dialTimer) clearTimeout(dialTimer);
     if (checkTimer) clearInterval(checkTimer);
     dialTimer = null;
@@ -367,6 +375,7 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
     bindAddr = nextBind;
     if (relisten) listen();
     if (reconnect) {
+      settingsEpoch++;
       const conn = live?.conn;
       live = null;
       core.detach("sync configuration changed");

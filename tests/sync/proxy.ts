@@ -1,29 +1,82 @@
 // A small TCP fault proxy for sync tests: forwards every connection accepted on
-// listenHost:port to target:port, and on command cuts every open connection or
+// listenHost:port to target:port, and on command cuts every open connection,
 // blackholes traffic (bytes are read and dropped, connections stay open: a silent
-// peer, found only by heartbeat timeouts). Loopback only.
+// peer, found only by heartbeat timeouts), or shapes one direction: holds its bytes
+// (a one-way stall, kept and delivered later, not lost), lets only `allowanceBytes`
+// more through before holding (a frame delivered half, then a stall), or dribbles them
+// in slices of `sliceBytes` every `sliceDelayMs`. "up" is from the dialing side to
+// the target, "down" the way back. Loopback only.
 import type { Socket, TCPSocketListener } from "bun";
 
-interface Side { peer: Socket<Side> | null; pending: Uint8Array[]; }
+export type Direction = "up" | "down";
+export interface Shape {
+  hold: boolean;
+  allowanceBytes: number;
+  sliceBytes: number;
+  sliceDelayMs: number;
+}
+const unshaped: Shape = { hold: false, allowanceBytes: Infinity, sliceBytes: Infinity, sliceDelayMs: 0 };
+
+interface Side {
+  peer: Socket<Side> | null;
+  pending: Uint8Array[];
+  /** Direction of the bytes this socket receives. */
+  dir: Direction;
+  /** Received, not yet forwarded (shaping). */
+  held: Uint8Array[];
+  timer: Timer | null;
+}
 
 export interface FaultProxy {
   readonly port: number;
   cutAll(): number;
   blackhole(on: boolean): void;
+  /** Changes the shaping of one or both directions (fields not given stay). */
+  shape(dir: Direction | "both", s: Partial<Shape>): void;
+  /** Back to plain forwarding, delivering what was held. */
+  unshape(): void;
   stop(): void;
   bytes: number;
+  /** Proxied connections open (each counts once). */
+  readonly connections: number;
 }
 
 export function startProxy(listenHost: string, port: number, targetHost: string, targetPort: number): FaultProxy {
   const open = new Set<Socket<Side>>();
   let dropping = false;
+  const shapes: Record<Direction, Shape> = { up: { ...unshaped }, down: { ...unshaped } };
   const state = { bytes: 0 };
+  const side = (dir: Direction, peer: Socket<Side> | null): Side => ({ peer, pending: [], dir, held: [], timer: null });
   const forward = (from: Socket<Side>, data: Uint8Array) => {
     if (dropping) return;
     state.bytes += data.length;
+    from.data.held.push(new Uint8Array(data));
+    pump(from);
+  };
+  const pump = (from: Socket<Side>) => {
+    const d = from.data;
+    if (d.timer) return;
+    const sh = shapes[d.dir];
+    while (d.held.length > 0 && !sh.hold && sh.allowanceBytes > 0) {
+      const head = d.held[0]!;
+      const n = Math.min(head.length, sh.sliceBytes, sh.allowanceBytes);
+      deliver(from, n === head.length ? head : head.subarray(0, n));
+      if (n === head.length) d.held.shift();
+      else d.held[0] = head.subarray(n);
+      sh.allowanceBytes -= n;
+      if (sh.sliceDelayMs > 0 && d.held.length > 0) {
+        d.timer = setTimeout(() => {
+          d.timer = null;
+          if (open.has(from)) pump(from);
+        }, sh.sliceDelayMs);
+        return;
+      }
+    }
+  };
+  const deliver = (from: Socket<Side>, data: Uint8Array) => {
     const to = from.data.peer;
-    if (!to) from.data.pending.push(new Uint8Array(data));
-    else writeAll(to, new Uint8Array(data));
+    if (!to) from.data.pending.push(data);
+    else writeAll(to, data);
   };
   const writeAll = (to: Socket<Side>, data: Uint8Array) => {
     if (to.data.pending.length > 0) return void to.data.pending.push(data);
@@ -43,6 +96,7 @@ export function startProxy(listenHost: string, port: number, targetHost: string,
   };
   const close = (s: Socket<Side>) => {
     open.delete(s);
+    if (s.data.timer) clearTimeout(s.data.timer);
     const p = s.data.peer;
     s.data.peer = null;
     if (p) {
@@ -52,13 +106,13 @@ export function startProxy(listenHost: string, port: number, targetHost: string,
   };
   const listener: TCPSocketListener<Side> = Bun.listen<Side>({
     hostname: listenHost, port,
-    data: { peer: null, pending: [] },
+    data: side("up", null),
     socket: {
       open(client) {
-        client.data = { peer: null, pending: [] };
+        client.data = side("up", null);
         open.add(client);
         void Bun.connect<Side>({
-          hostname: targetHost, port: targetPort, data: { peer: client, pending: [] },
+          hostname: targetHost, port: targetPort, data: side("down", client),
           socket: {
             open(server) {
               open.add(server);
@@ -81,12 +135,16 @@ export function startProxy(listenHost: string, port: number, targetHost: string,
       error: close,
     },
   });
+  const pumpAll = () => {
+    for (const s of open) pump(s);
+  };
   return {
     port: listener.port,
     cutAll() {
       const n = open.size;
       for (const s of [...open]) {
         open.delete(s);
+        if (s.data.timer) clearTimeout(s.data.timer);
         s.data.peer = null;
         s.terminate();
       }
@@ -95,12 +153,26 @@ export function startProxy(listenHost: string, port: number, targetHost: string,
     blackhole(on: boolean) {
       dropping = on;
     },
+    shape(dir, s) {
+      for (const d of dir === "both" ? (["up", "down"] as const) : [dir]) Object.assign(shapes[d], s);
+      pumpAll();
+    },
+    unshape() {
+      shapes.up = { ...unshaped };
+      shapes.down = { ...unshaped };
+      pumpAll();
+    },
     stop() {
       this.cutAll();
       listener.stop(true);
     },
     get bytes() {
       return state.bytes;
+    },
+    get connections() {
+      let n = 0;
+      for (const s of open) if (s.data.dir === "up") n++;
+      return n;
     },
   };
 }

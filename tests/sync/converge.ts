@@ -1,0 +1,40 @@
+// The end of every process-level sync schedule: waits until the pair settled ("in-sync"
+// with no lag, a check finds nothing) and then compares `tandem store digest`, runs
+// `tandem store verify` on both, and checks neither agent crashed or logged an unhandled
+// rejection. Apart from procs.ts because it needs bun:test (the benchmark uses procs.ts).
+import { expect } from "bun:test";
+import { digest, verify, waitUntil, type SyncNode } from "./procs.ts";
+
+const crashLine = /unhandled|uncaught|TypeError|RangeError|ReferenceError|panic|segmentation fault/i;
+/** The agent is alive and its log holds no crash or unhandled rejection. */
+export function expectNoCrash(n: SyncNode): void {
+  expect(n.alive()).toBe(true);
+  expect(n.log().split("\n").filter((l) => crashLine.test(l))).toEqual([]);
+}
+
+/** Both "in-sync" with no lag, a check finds nothing, digests equal, verify clean, no crash. */
+export async function converged(a: SyncNode, b: SyncNode, timeoutMs = 30_000): Promise<void> {
+  let last: unknown[] = [];
+  try {
+    await waitUntil(async () => {
+      const [sa, sb] = [await a.status(), await b.status()];
+      last = [sa, sb];
+      return sa.state === "in-sync" && sb.state === "in-sync" && sa.lagSegments === 0 && sb.lagSegments === 0;
+    }, timeoutMs, "in-sync with no lag");
+  } catch (err) {
+    console.error(JSON.stringify(last), "\n", a.log().slice(-3000), "\n", b.log().slice(-3000));
+    throw err;
+  }
+  // At capacity a check can itself cause evictions; repeat until one finds nothing to do.
+  await waitUntil(async () => {
+    const c = (await a.cmd({ cmd: "check" })).check;
+    return c.inSync && (await a.cmd({ cmd: "count" })).count === (await b.cmd({ cmd: "count" })).count;
+  }, 30_000, "a check that finds the stores equal", 300);
+  expect(await digest(b.spec.dir)).toBe(await digest(a.spec.dir));
+  for (const n of [a, b]) {
+    const v = await verify(n.spec.dir);
+    expect(v.out).toContain("corrupt 0");
+    expect(v.code).toBe(0);
+    expectNoCrash(n);
+  }
+}
