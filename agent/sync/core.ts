@@ -257,6 +257,15 @@ export class SyncCore {
     }
   }
 
+  /** When this store holds an initial copy from a master of `peerGeneration` that never
+   *  completed (a backup promoted mid initial sync), how far it got (percent); else null.
+   *  Such a store must not overwrite that peer's: the peer holds everything it lacks. */
+  unfinishedCopyOf(peerGeneration: string): number | null {
+    const initial = this.store.getMeta<InitialMeta>(metaInitial);
+    if (!initial || initial.masterGeneration !== peerGeneration) return null;
+    return Math.floor((initial.cursor / 2 ** 32) * 100);
+  }
+
   /** The backup is eligible to take over once an initial sync completed with this master. */
   eligibleForTakeover(): boolean {
     if (this.role === "master") return true;

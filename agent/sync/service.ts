@@ -145,6 +145,13 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
         ? `two masters: both this appliance and ${peer.hostname} are configured as master`
         : `two backups: both this appliance and ${peer.hostname} are configured as backup`;
     }
+    // A backup promoted before its initial sync completed would overwrite the store it
+    // was still copying: refuse, and say how to go on.
+    const copied = mine === "master" ? core.unfinishedCopyOf(peer.generation) : null;
+    if (copied !== null) {
+      return `this master's store is an unfinished copy (${copied}%) of ${peer.hostname}'s: make ${peer.hostname} master ` +
+        `again to finish the initial sync, or 'restart clean' it to take this store`;
+    }
     return null;
   }
 

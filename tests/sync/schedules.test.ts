@@ -3,7 +3,8 @@
 // link stalled after half a frame past the peer-down bound, dribbled a few bytes at a
 // time, or holding only the acknowledgements in sync mode; a backup restarted with an
 // emptied store mid initial sync; both sides killed at once; a failover under traffic
-// (master killed, backup promoted online, the old master back as backup). After each
+// (master killed, backup promoted online, the old master back as backup); a backup
+// promoted mid initial sync meeting its old master (refused, never overwritten). After each
 // schedule the pair converges (digests equal, `store verify` clean, both "in-sync") and
 // neither agent logged a crash or an unhandled rejection. SEED=n replays the schedule.
 import { afterAll, describe, expect, test } from "bun:test";
@@ -157,6 +158,39 @@ describe("sync fault schedules", () => {
       [a, b] = await Promise.all([start(specA), start(specB)]);
     }
     await converged(a, b);
+    await kill(a);
+    await kill(b);
+  }, 90_000);
+
+  test("a backup promoted mid initial sync does not overwrite the old master's store: refused, then the initial sync finishes", async () => {
+    const port = 17764;
+    const specA: NodeSpec = { name: "PA", dir: join(root, "pa"), addr: "127.0.14.116", role: "master", peer: "127.0.14.117", port };
+    const specB: NodeSpec = { name: "PB", dir: join(root, "pb"), addr: "127.0.14.117", role: "backup", peer: "127.0.14.116", port };
+    const segments = 4000;
+    await seeded(specA, segments);
+    let a = await start(specA);
+    let b = await start(specB);
+    await untilInitial(b, 1);
+    await kill(a);
+    expect((await b.status()).eligibleForTakeover).toBe(false);
+    const partial = (await b.cmd({ cmd: "count" })).count as number;
+    expect(partial).toBeLessThan(segments);
+    // B is promoted with its partial copy; the old master comes back as backup.
+    await b.cmd({ cmd: "config", sync: { master: true } });
+    a = await start({ ...specA, role: "backup" });
+    const [sa, sb] = await waitUntil(async () => {
+      const s = [await a.status(), await b.status()];
+      return s.every((x) => x.state === "refused") ? s : undefined;
+    }, 15_000, "refusal on both sides") as Array<{ refusedReason: string }>;
+    expect(sa!.refusedReason).toMatch(/unfinished copy/);
+    expect(sb!.refusedReason).toMatch(/unfinished copy/);
+    expect((await a.cmd({ cmd: "count" })).count).toBe(segments);
+    // As the reason says: A master again, B backup: the initial sync completes.
+    await kill(a);
+    await kill(b);
+    [a, b] = await Promise.all([start(specA), start(specB)]);
+    await converged(a, b);
+    expect((await b.cmd({ cmd: "count" })).count).toBe(segments);
     await kill(a);
     await kill(b);
   }, 90_000);
