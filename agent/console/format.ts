@@ -61,8 +61,9 @@ export function showVersion(v: VersionInfo, services: ServiceInfo[]): string {
     ...(v.restartRequired ? [["Restart required", v.restartRequired] as [string, string]] : []),
   ]);
   // A degraded service reads as one sentence: "degraded: in-path rule 8080 cannot listen...".
-  const lines = services.flatMap((s) => wrap((s.state === "degraded"
-    ? `  ${s.name.padEnd(14)}degraded: ${s.detail ?? ""}` : `  ${s.name.padEnd(14)}${s.state.padEnd(15)}${s.detail ?? ""}`).trimEnd(), 16));
+  const lines = services.flatMap((s) => (s.state === "degraded"
+    ? wrap(`  ${s.name.padEnd(14)}degraded: ${s.detail ?? ""}`, 16)
+    : wrap(`  ${s.name.padEnd(14)}${s.state.padEnd(15)}${s.detail ?? ""}`.trimEnd(), 31)));
   return `${head}\nServices:\n${lines.join("\n")}`;
 }
 
