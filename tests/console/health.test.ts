@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectControl } from "../../agent/control/client.ts";
+import { syncModeText, syncStateText, type SyncStatus } from "../../agent/services.ts";
 import { bun, repoRoot, startAppliance, type RunningAppliance } from "./harness.ts";
 
 const root = mkdtempSync(join(tmpdir(), "tandem-health-"));
@@ -90,4 +91,31 @@ describe("the appliance says what does not work", () => {
     expect(configured).not.toContain("stalled");
     expect(configured).toMatch(/^State: +connecting$/m);
   }, 60_000);
+});
+
+describe("sync status in words (console and UI share these)", () => {
+  const base: SyncStatus = {
+    state: "connecting", role: "backup", peer: null, mode: "sync", effectiveMode: "async", refusedReason: null,
+    eligibleForTakeover: false, initialSync: null, lagSegments: 0, lagS: 0, sentSegments: 0, receivedSegments: 0,
+    sentBytes: 0, receivedBytes: 0, lastCheck: null, restartRequired: null,
+  };
+  const at = (patch: Partial<SyncStatus>): SyncStatus => ({ ...base, ...patch });
+
+  test("the state says why only when the status shows it", () => {
+    expect(syncStateText(at({ state: "connecting" }))).toBe("disconnected: no peer-ip configured");
+    expect(syncStateText(at({ state: "disconnected" }))).toBe("disconnected: no peer-ip configured");
+    expect(syncStateText(at({ state: "connecting", peer: "127.0.15.11:7744" }))).toBe("connecting");
+    expect(syncStateText(at({ state: "in-sync", peer: null }))).toBe("in sync");   // the peer dialed in
+    expect(syncStateText(at({ state: "refused", peer: "127.0.15.11:7744", refusedReason: "two masters" }))).toBe("refused");
+  });
+
+  test("sync mode running async names the cause for each state", () => {
+    expect(syncModeText(at({ state: "connecting", peer: "127.0.15.11:7744" }))).toBe("sync (running async: peer not connected)");
+    expect(syncModeText(at({ state: "disconnected", peer: "127.0.15.11:7744" }))).toBe("sync (running async: peer not connected)");
+    expect(syncModeText(at({ state: "refused", peer: "127.0.15.11:7744" }))).toBe("sync (running async: peer not connected)");
+    expect(syncModeText(at({ state: "initial-sync" }))).toBe("sync (running async: initial sync in progress)");
+    expect(syncModeText(at({ state: "behind" }))).toBe("sync (running async until the peer catches up)");
+    expect(syncModeText(at({ state: "in-sync", effectiveMode: "sync" }))).toBe("sync");
+    expect(syncModeText(at({ mode: "async", state: "in-sync" }))).toBe("async");
+  });
 });
