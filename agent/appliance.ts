@@ -137,7 +137,13 @@ export class Appliance implements ControlledAppliance {
   store(): SegmentStore | null { return this.storeHandle; }
   optimizer(): OptimizationService | null { return (this.instances.get("optimization") as OptimizationService | undefined) ?? null; }
   sync(): SyncService | null { return (this.instances.get("sync") as SyncService | undefined) ?? null; }
-  services(): ServiceInfo[] { return [{ ...this.storeInfo }, ...registry.map((e) => ({ ...this.infos.get(e.name)! }))]; }
+  services(): ServiceInfo[] { return [{ ...this.storeInfo }, ...registry.map((e) => this.serviceInfo(e.name))]; }
+  /** A running service that reports problems (health()) is shown degraded, with them. */
+  private serviceInfo(name: string): ServiceInfo {
+    const info = { ...this.infos.get(name)! };
+    const problems = info.state === "running" ? this.instances.get(name)?.health?.() ?? [] : [];
+    return problems.length > 0 ? { ...info, state: "degraded", detail: problems.join("; ") } : info;
+  }
   restartRequired(): string | null {
     return this.pendingRestart.size > 0 ? [...this.pendingRestart.values()].join("; ") : null;
   }

@@ -15,6 +15,10 @@ export interface Service {
   stop(): Promise<void>;
   /** Applies a validated configuration live, as far as possible. */
   applyConfig(config: ApplianceConfig): Promise<ApplyResult>;
+  /** While part of the service cannot work (a port it cannot bind...), one line each
+   *  saying what and why; empty when all of it works. The appliance shows the service
+   *  as "degraded" with these lines. */
+  health?(): string[];
 }
 
 export interface ConnectionInfo {
@@ -88,4 +92,22 @@ export interface SyncService extends Service {
    *  (at once in async mode, or when the pair dropped to async). Optimization calls it
    *  after a local putSegments before it treats the segments as committed. */
   awaitReplicated?(entries: import("./store/types.ts").ChangeEntry[]): Promise<void>;
+}
+
+// ---- sync status in words: the console and the UI say the same thing ----
+
+/** The state as the operator reads it. A side with no peer-ip is not "connecting": it
+ *  can only wait for the peer to dial in, so it says "disconnected: no peer-ip configured".
+ *  (A refusal's reason has its own field, `refusedReason`.) */
+export function syncStateText(s: SyncStatus): string {
+  if ((s.state === "connecting" || s.state === "disconnected") && s.peer === null) return "disconnected: no peer-ip configured";
+  return s.state.replace("-", " ");
+}
+
+/** The mode, and why it runs async when sync is configured. */
+export function syncModeText(s: SyncStatus): string {
+  if (s.effectiveMode === s.mode) return s.mode;
+  const connected = s.state === "initial-sync" || s.state === "in-sync" || s.state === "behind";
+  const why = !connected ? ": peer not connected" : s.state === "initial-sync" ? ": initial sync in progress" : " until the peer catches up";
+  return `${s.mode} (running ${s.effectiveMode}${why})`;
 }

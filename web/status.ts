@@ -5,7 +5,7 @@ import type { ControlRead, DatastoreInfo, ServiceInfo, VersionInfo } from "../ag
 import { asTandemError } from "../agent/errors.ts";
 import type { ApplianceEvent } from "../agent/events.ts";
 import type { StoreStats } from "../agent/store/types.ts";
-import type { ConnectionInfo, OptimizerStats, SyncStatus } from "../agent/services.ts";
+import { syncModeText, syncStateText, type ConnectionInfo, type OptimizerStats, type SyncStatus } from "../agent/services.ts";
 import type { HistoryPoint, StatusHistory } from "./history.ts";
 
 /** Connections listed in one status answer (the rest are counted, not listed). */
@@ -28,6 +28,12 @@ export interface StatusView {
     connectionsListed: number;
     /** The problems joined for one banner; null when there are none. */
     problemsText: string | null;
+    /** Why sync cannot pair, when the status says it (e.g. "no peer-ip configured"); else null. */
+    syncStateNote: string | null;
+    /** The state shown (a side with no peer-ip waits: "disconnected", never "connecting"). */
+    syncState: SyncStatus["state"];
+    /** The mode and why it runs async when sync is configured (as `show datastore sync`). */
+    syncModeText: string;
   };
   connections: ConnectionInfo[];
   history: HistoryPoint[];
@@ -47,7 +53,13 @@ export function buildStatus(control: ControlRead, history: StatusHistory, option
   } catch (err) {
     problems.push(`data store: ${asTandemError(err).message}`);
   }
+  const services = control.services();
+  // A service that runs only in part, or not at all, is a problem the operator must see.
+  for (const svc of services) {
+    if (svc.state === "degraded" || svc.state === "failed") problems.push(`${svc.name} ${svc.state}: ${svc.detail ?? "no detail"}`);
+  }
   const sync = control.syncStatus();
+  const stateText = syncStateText(sync);
   const connections = control.connections();
   const s = datastore?.stats;
   const lookups = s ? s.hits + s.misses : 0;
@@ -56,7 +68,7 @@ export function buildStatus(control: ControlRead, history: StatusHistory, option
     version: control.version(),
     stats: control.stats(),
     datastore,
-    services: control.services(),
+    services,
     problems,
     sync,
     derived: {
@@ -65,6 +77,9 @@ export function buildStatus(control: ControlRead, history: StatusHistory, option
       syncPercent: sync.initialSync ? sync.initialSync.percent : sync.state === "in-sync" ? 100 : null,
       connectionsListed: Math.min(connections.length, connectionsListedMax),
       problemsText: problems.length > 0 ? problems.join("; ") : null,
+      syncStateNote: stateText.includes(": ") ? stateText.slice(stateText.indexOf(": ") + 2) : null,
+      syncModeText: syncModeText(sync),
+      syncState: stateText.startsWith("disconnected") ? "disconnected" : sync.state,
     },
     connections: connections.slice(0, connectionsListedMax),
     history: history.list(options.historyAfterMs ?? 0),

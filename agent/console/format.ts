@@ -2,7 +2,9 @@
 // columns. Each `show` command's output is built here from the control API's data.
 import type { DatastoreInfo, ServiceInfo, VersionInfo } from "../control/types.ts";
 import type { ApplianceEvent } from "../events.ts";
-import type { CheckResult, ConnectionInfo, OptimizerStats, SyncStatus } from "../services.ts";
+import { syncModeText, syncStateText, type CheckResult, type ConnectionInfo, type OptimizerStats, type SyncStatus } from "../services.ts";
+
+export { syncStateText };
 
 export const consoleColumns = 80;
 
@@ -58,7 +60,10 @@ export function showVersion(v: VersionInfo, services: ServiceInfo[]): string {
     ["Hostname", v.hostname], ["Uptime", duration(v.uptimeS)], ["Data directory", v.dataDir],
     ...(v.restartRequired ? [["Restart required", v.restartRequired] as [string, string]] : []),
   ]);
-  const lines = services.flatMap((s) => wrap(`  ${s.name.padEnd(14)}${s.state.padEnd(15)}${s.detail ?? ""}`.trimEnd(), 31));
+  // A degraded service reads as one sentence: "degraded: in-path rule 8080 cannot listen...".
+  const lines = services.flatMap((s) => (s.state === "degraded"
+    ? wrap(`  ${s.name.padEnd(14)}degraded: ${s.detail ?? ""}`, 16)
+    : wrap(`  ${s.name.padEnd(14)}${s.state.padEnd(15)}${s.detail ?? ""}`.trimEnd(), 31)));
   return `${head}\nServices:\n${lines.join("\n")}`;
 }
 
@@ -86,16 +91,12 @@ function checkLine(c: CheckResult): string {
   return `${new Date(c.timeMs).toISOString()}: ${c.message} (fetched ${c.missingHere}, sent ${c.missingThere}, repaired ${c.corruptRepaired}, ${c.roundTrips} round trips, ${bytes(c.bytes)})`;
 }
 
-export function syncStateText(state: SyncStatus["state"]): string {
-  return state.replace("-", " ");
-}
-
 export function showSync(s: SyncStatus): string {
   const rows: [string, string][] = [
-    ["State", syncStateText(s.state)],
+    ["State", syncStateText(s)],
     ["Role", s.role],
     ["Peer", s.peer ?? "(none)"],
-    ["Mode", s.effectiveMode === s.mode ? s.mode : `${s.mode} (running ${s.effectiveMode}: peer stalled)`],
+    ["Mode", syncModeText(s)],
     ["Eligible for takeover", s.eligibleForTakeover ? "yes" : "no"],
   ];
   if (s.initialSync) {

@@ -148,7 +148,7 @@ export class Shell {
       const s = await this.control.syncStatus();
       const progress = s.initialSync
         ? ` ${progressBar(s.initialSync.percent)} ${bytes(s.initialSync.bytesDone)} of ${bytes(s.initialSync.bytesTotal)}` : "";
-      const line = `${syncStateText(s.state)}${progress}, lag ${s.lagSegments} segments${s.refusedReason ? `: ${s.refusedReason}` : ""}`;
+      const line = `${syncStateText(s)}${progress}, lag ${s.lagSegments} segments${s.refusedReason ? `: ${s.refusedReason}` : ""}`;
       if (line !== last) {
         this.print(`${new Date().toISOString().slice(11, 19)} ${line}`);
         last = line;

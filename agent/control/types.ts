@@ -25,8 +25,8 @@ export interface DatastoreInfo {
 
 export interface ServiceInfo {
   name: string;               // "optimization", "sync", "web", "store"
-  state: "running" | "stopped" | "starting" | "stopping" | "failed" | "not installed";
-  detail: string | null;      // why it failed, where it listens...
+  state: "running" | "degraded" | "stopped" | "starting" | "stopping" | "failed" | "not installed";
+  detail: string | null;      // why it failed or is degraded, where it listens...
 }
 
 export interface ControlRead {

@@ -1,6 +1,7 @@
 // Counters, gauges and histograms with Prometheus text exposition. Names follow
 // tandem_<subsystem>_<name>_<unit>[_total], in base units (bytes, seconds).
-// Gauges may be read lazily through a callback so services need not push values.
+// Gauges may be read lazily through a callback so services need not push values; a
+// service created again (restart) registers again, and its callback replaces the old.
 
 type Labels = Record<string, string>;
 
@@ -35,7 +36,7 @@ export class Counter implements Metric {
 export class Gauge implements Metric {
   readonly type = "gauge";
   private value = 0;
-  constructor(readonly name: string, readonly help: string, private readonly read?: () => number) {}
+  constructor(readonly name: string, readonly help: string, public read?: () => number) {}
   set(value: number): void {
     this.value = value;
   }
@@ -44,6 +45,20 @@ export class Gauge implements Metric {
   }
   render(): string[] {
     return [`${this.name} ${this.get()}`];
+  }
+}
+
+export interface LabeledValue {
+  labels: Labels;
+  value: number;
+}
+
+/** A gauge with one series per label set, all read at exposition time. */
+export class GaugeFamily implements Metric {
+  readonly type = "gauge";
+  constructor(readonly name: string, readonly help: string, public read: () => LabeledValue[]) {}
+  render(): string[] {
+    return this.read().map((v) => `${this.name}${labelText(v.labels)} ${v.value}`);
   }
 }
 
@@ -88,7 +103,14 @@ export class MetricsRegistry {
     return this.add(new Counter(name, help));
   }
   gauge(name: string, help: string, read?: () => number): Gauge {
-    return this.add(new Gauge(name, help, read));
+    const g = this.add(new Gauge(name, help, read));
+    if (read) g.read = read;
+    return g;
+  }
+  gaugeFamily(name: string, help: string, read: () => LabeledValue[]): GaugeFamily {
+    const g = this.add(new GaugeFamily(name, help, read));
+    g.read = read;
+    return g;
   }
   histogram(name: string, help: string, bounds: number[]): Histogram {
     return this.add(new Histogram(name, help, bounds));

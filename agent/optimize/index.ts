@@ -6,7 +6,8 @@
 // be reached within `channelConnectTimeoutMs`; a target that failed is skipped for
 // `targetDownMs`, so new connections go straight to the backup. With neither
 // reachable the connection is passed through unoptimized (and counted), not refused.
-import type { TCPSocketListener } from "bun";
+// A port that cannot be bound is retried in the background (listen-slot.ts); until it
+// is up the service reports itself degraded, with why, through health().
 import type { ApplianceContext } from "../appliance-context.ts";
 import type { ApplianceConfig, InPathRule } from "../config/types.ts";
 import { asTandemError } from "../errors.ts";
@@ -14,9 +15,10 @@ import type { ApplyResult, ConnectionInfo, OptimizationService, OptimizerStats }
 import { LearnedIndex } from "../sdr/learned.ts";
 import type { SegmentStore } from "../store/types.ts";
 import { commitGatedStore } from "./commit-gate.ts";
-import { connectTcp, listenTcp, type Connection, type TcpListener } from "../wire/connection.ts";
+import { connectTcp, listenTcp, type Connection } from "../wire/connection.ts";
 import { clientHandshake, serverHandshake, type LocalHello } from "../wire/handshake.ts";
-import { connectLan, listenLan, type LanSocket, type LanSocketData } from "./lan.ts";
+import { connectLan, listenLan, type LanSocket } from "./lan.ts";
+import { ListenSlot, type SlotChange } from "./listen-slot.ts";
 import { channelFrameBytesMax, messageFromWire, messageToWire } from "./messages.ts";
 import { relay } from "./passthrough.ts";
 import { Session, windowBytes, type SessionEnd } from "./session.ts";
@@ -54,15 +56,17 @@ function ruleText(rule: InPathRule): string {
 }
 
 interface RuleListener {
-  key: string;                       // address:port it is bound to
   rule: InPathRule;                  // the rule new connections follow (updated in place)
-  listener: TCPSocketListener<LanSocketData>;
+  slot: ListenSlot;
 }
+
+/** Alarm raised while a listener cannot bind, by what it is for. */
+const serviceAlarm = "service_port_unavailable";
+const ruleAlarm = "rule_port_unavailable";
 
 class OptimizationServiceImpl implements OptimizationService {
   private readonly statistics: OptimizerStatistics;
-  private serviceListener: TcpListener | null = null;
-  private serviceKey = "";
+  private serviceSlot: ListenSlot | null = null;
   private readonly rules = new Map<number, RuleListener>();
   private readonly downUntil = new Map<string, number>();
   private channels = 0;
@@ -80,6 +84,31 @@ class OptimizationServiceImpl implements OptimizationService {
   constructor(private readonly ctx: ApplianceContext) {
     this.statistics = new OptimizerStatistics(ctx.metrics);
     this.codecStore = commitGatedStore(ctx);
+    ctx.metrics.gaugeFamily("tandem_optimize_listener_up", "1 while a listener (inner channels, each in-path rule) is bound, 0 while it cannot bind",
+      () => this.slots().map((sl) => ({ labels: { listener: sl.what, address: sl.address }, value: sl.up ? 1 : 0 })));
+    ctx.metrics.gauge("tandem_optimize_listeners_failed", "Listeners that cannot bind (retried in the background)",
+      () => this.slots().filter((sl) => sl.failure !== null).length);
+  }
+
+  private slots(): ListenSlot[] {
+    return [...(this.serviceSlot ? [this.serviceSlot] : []), ...[...this.rules.values()].map((r) => r.slot)];
+  }
+
+  /** What keeps part of the service from working, one line each; empty when healthy. */
+  health(): string[] {
+    return this.running ? this.slots().map((sl) => sl.problem()).filter((p): p is string => p !== null) : [];
+  }
+
+  /** Logs a listener's change: the alarm when it cannot bind, its clearing when it can. */
+  private slotChanged(slot: ListenSlot, change: SlotChange, alarm: string): void {
+    const f = slot.failure;
+    if (change === "failed" && f) {
+      this.log("error", `${slot.problem()}; retrying`, alarm);
+    } else if (change === "recovered") {
+      this.log("notice", `${slot.what} listening on ${slot.address}; alarm ${alarm} cleared`);
+    } else if (change === "withdrawn" && this.running) {
+      this.log("notice", `${slot.what} no longer wanted on ${slot.address} (configuration changed); alarm ${alarm} cleared`);
+    }
   }
 
   private log(severity: "error" | "warning" | "notice" | "info" | "debug", message: string, alarm?: string): void {
@@ -102,10 +131,9 @@ class OptimizationServiceImpl implements OptimizationService {
 
   async stop(): Promise<void> {
     this.running = false;
-    this.serviceListener?.stop();
-    this.serviceListener = null;
-    this.serviceKey = "";
-    for (const r of this.rules.values()) r.listener.stop(true);
+    this.serviceSlot?.stop();
+    this.serviceSlot = null;
+    for (const r of this.rules.values()) r.slot.stop();
     this.rules.clear();
     for (const idle of this.pool.values()) for (const p of idle) p.conn.close("optimization service stopped");
     this.pool.clear();
@@ -137,28 +165,25 @@ class OptimizationServiceImpl implements OptimizationService {
       this.pooledSecret = secret;
     }
     const inpath = config.interfaces.inpath;
-    const serviceKey = `${inpath}:${config.servicePort}`;
-    if (serviceKey !== this.serviceKey) {
-      this.serviceListener?.stop();
-      this.serviceListener = null;
-      this.serviceKey = "";
-      try {
-        this.serviceListener = listenTcp(inpath, config.servicePort, (conn) => void this.acceptChannel(conn), {
-          label: "channel", frameBytesMax: channelFrameBytesMax,
-        });
-        this.serviceKey = serviceKey;
-        notes.push(`inner channels listen on ${serviceKey}`);
-      } catch (err) {
-        this.log("error", `cannot listen for inner channels on ${serviceKey}: ${asTandemError(err).message}`, "service_port_unavailable");
-        notes.push(`inner-channel port ${serviceKey} unavailable: ${asTandemError(err).message}`);
-      }
+    const say = (slot: ListenSlot, up: string) =>
+      notes.push(slot.up ? up : `${slot.problem()}; retrying in the background`);
+    const svc = this.serviceSlot;
+    if (!svc || svc.host !== inpath || svc.port !== config.servicePort) {
+      svc?.stop();
+      const slot = new ListenSlot("inner channels", inpath, config.servicePort, () => {
+        const l = listenTcp(inpath, config.servicePort, (conn) => void this.acceptChannel(conn), { label: "channel", frameBytesMax: channelFrameBytesMax });
+        return () => l.stop();
+      }, (sl, change) => this.slotChanged(sl, change, serviceAlarm));
+      this.serviceSlot = slot;
+      slot.start();
+      say(slot, `inner channels listen on ${slot.address}`);
     }
     const wanted = new Map(config.inPathRules.map((r) => [r.listenPort, r]));
     for (const [port, r] of this.rules) {
-      if (!wanted.has(port) || r.key !== `${inpath}:${port}`) {
-        r.listener.stop(true);
+      if (!wanted.has(port) || r.slot.host !== inpath) {
+        r.slot.stop();
         this.rules.delete(port);
-        notes.push(`rule listener ${r.key} removed`);
+        notes.push(`rule listener ${r.slot.address} removed`);
       }
     }
     for (const [port, rule] of wanted) {
@@ -167,16 +192,14 @@ class OptimizationServiceImpl implements OptimizationService {
         existing.rule = rule;
         continue;
       }
-      const key = `${inpath}:${port}`;
-      try {
-        const entry: RuleListener = { key, rule, listener: null as unknown as TCPSocketListener<LanSocketData> };
-        entry.listener = listenLan(inpath, port, (lan) => void this.acceptLan(entry, lan));
-        this.rules.set(port, entry);
-        notes.push(`rule ${ruleText(rule)} listens on ${key}`);
-      } catch (err) {
-        this.log("error", `cannot listen for rule ${ruleText(rule)} on ${key}: ${asTandemError(err).message}`, "rule_port_unavailable");
-        notes.push(`rule port ${key} unavailable: ${asTandemError(err).message}`);
-      }
+      const entry = { rule } as RuleListener;
+      entry.slot = new ListenSlot(`in-path rule ${port}`, inpath, port, () => {
+        const l = listenLan(inpath, port, (lan) => void this.acceptLan(entry, lan));
+        return () => l.stop(true);
+      }, (sl, change) => this.slotChanged(sl, change, ruleAlarm));
+      this.rules.set(port, entry);
+      entry.slot.start();
+      say(entry.slot, `rule ${ruleText(rule)} listens on ${entry.slot.address}`);
     }
     const targets = new Set<string>();
     for (const r of config.inPathRules) {

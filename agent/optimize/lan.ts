@@ -329,7 +329,7 @@ export function listenLan(hostname: string, port: number, onAccept: (lan: LanSoc
       socket: lanHandlers((socket) => onAccept(LanSocket.fromBun(socket))),
     });
   } catch (err) {
-    throw new TandemError("unavailable", `cannot listen on ${hostname}:${port}: ${(err as Error).message}`);
+    throw new TandemError("unavailable", `cannot listen on ${hostname}:${port}: ${(err as Error).message}`, { errno: (err as { code?: unknown }).code });
   }
 }
 

@@ -356,7 +356,8 @@ export function listenTcp(
       }, options),
     });
   } catch (err) {
-    throw new TandemError("unavailable", `cannot listen on ${hostname}:${port}: ${(err as Error).message}`);
+    // The system code (EADDRINUSE, EADDRNOTAVAIL...) is what tells the operator why.
+    throw new TandemError("unavailable", `cannot listen on ${hostname}:${port}: ${(err as Error).message}`, { errno: (err as { code?: unknown }).code });
   }
   return {
     hostname,

@@ -17,7 +17,7 @@ export function Live(props: { path: string; fmt: string; value: unknown; testid?
 
 export function SyncState(props: { state: string }) {
   return (
-    <span class={`state state-${props.state}`} data-live-state="sync.state" data-testid="sync-state">
+    <span class={`state state-${props.state}`} data-live-state="derived.syncState" data-testid="sync-state">
       {props.state.replace(/-/g, " ")}
     </span>
   );
@@ -81,12 +81,15 @@ export function Dashboard(props: { s: StatusView; sampleMs: number }) {
       </section>
       <section class="card" aria-labelledby="h-sync">
         <h2 id="h-sync">Data store sync</h2>
-        <div class="big"><SyncState state={s.sync.state} /></div>
+        <div class="big"><SyncState state={s.derived.syncState} /></div>
         <SyncRefused reason={s.sync.refusedReason} />
+        <div class="muted" data-live-hidden-unless="derived.syncStateNote" hidden={s.derived.syncStateNote === null}>
+          <span data-live="derived.syncStateNote" data-fmt="opt" data-testid="sync-state-note">{s.derived.syncStateNote ?? ""}</span>
+        </div>
         <dl class="kv">
           <dt>Role</dt><dd><Live path="sync.role" fmt="" value={s.sync.role} testid="sync-role" /></dd>
           <dt>Peer</dt><dd><Live path="sync.peer" fmt="" value={s.sync.peer} /></dd>
-          <dt>Mode</dt><dd><Live path="sync.effectiveMode" fmt="" value={s.sync.effectiveMode} /> (configured <Live path="sync.mode" fmt="" value={s.sync.mode} />)</dd>
+          <dt>Mode</dt><dd><Live path="derived.syncModeText" fmt="" value={s.derived.syncModeText} testid="sync-mode" /></dd>
           <dt>Lag</dt><dd><Live path="sync.lagSegments" fmt="int" value={s.sync.lagSegments} /> segments, <Live path="sync.lagS" fmt="s" value={s.sync.lagS} /></dd>
           <dt>Eligible for takeover</dt><dd><Live path="sync.eligibleForTakeover" fmt="" value={s.sync.eligibleForTakeover} /></dd>
         </dl>
@@ -101,7 +104,7 @@ export function Dashboard(props: { s: StatusView; sampleMs: number }) {
             <>
               <dt>{svc.name}</dt>
               <dd>
-                <span data-live={`services.${i}.state`} data-fmt="">{svc.state}</span>
+                <span data-live={`services.${i}.state`} data-fmt="" data-testid={`service-${svc.name}`}>{svc.state}</span>
                 <span class="muted"> <span data-live={`services.${i}.detail`} data-fmt="opt">{svc.detail ?? ""}</span></span>
               </dd>
             </>

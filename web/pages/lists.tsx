@@ -93,10 +93,13 @@ export function DatastorePage(props: { s: StatusView; csrf: string }) {
   );
 }
 
-export function AlarmsPage(props: { events: ApplianceEvent[] }) {
+export function AlarmsPage(props: { s: StatusView; events: ApplianceEvent[] }) {
   const heads = ["Time", "Severity", "Subsystem", "Message"];
   const rows = [...props.events].reverse();
   return (
+    <>
+    {/* What is wrong now (a degraded service, a store that did not open), above the history. */}
+    <Problems s={props.s} />
     <section class="card">
       <p class="muted">Newest first; new events appear as they happen.</p>
       <div class="table-wrap">
@@ -116,6 +119,7 @@ export function AlarmsPage(props: { events: ApplianceEvent[] }) {
         </table>
       </div>
     </section>
+    </>
   );
 }
 

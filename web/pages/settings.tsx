@@ -38,11 +38,14 @@ export function SyncPage(props: { s: StatusView; csrf: string; values: SyncFormV
     <div class="grid">
       <section class="card" aria-labelledby="h-sync-status">
         <h2 id="h-sync-status">Status</h2>
-        <div class="big"><SyncState state={s.sync.state} /></div>
+        <div class="big"><SyncState state={s.derived.syncState} /></div>
+        <div class="muted" data-live-hidden-unless="derived.syncStateNote" hidden={s.derived.syncStateNote === null}>
+          <span data-live="derived.syncStateNote" data-fmt="opt">{s.derived.syncStateNote ?? ""}</span>
+        </div>
         <dl class="kv">
           <dt>Role</dt><dd><Live path="sync.role" fmt="" value={s.sync.role} /></dd>
           <dt>Peer</dt><dd><Live path="sync.peer" fmt="" value={s.sync.peer} /></dd>
-          <dt>Mode</dt><dd><Live path="sync.effectiveMode" fmt="" value={s.sync.effectiveMode} /></dd>
+          <dt>Mode</dt><dd><Live path="derived.syncModeText" fmt="" value={s.derived.syncModeText} /></dd>
           <dt>Refused</dt><dd><Live path="sync.refusedReason" fmt="" value={s.sync.refusedReason} testid="refused-reason" /></dd>
           <dt>Lag</dt><dd><Live path="sync.lagSegments" fmt="int" value={s.sync.lagSegments} /> segments, <Live path="sync.lagS" fmt="s" value={s.sync.lagS} /></dd>
           <dt>Sent</dt><dd><Live path="sync.sentSegments" fmt="int" value={s.sync.sentSegments} /> segments, <Live path="sync.sentBytes" fmt="bytes" value={s.sync.sentBytes} /></dd>

@@ -124,7 +124,7 @@ export function registerPageRoutes(app: Hono<WebEnv>, deps: WebDeps): void {
       return flashRedirect(c, "/datastore", "error", `Clear failed: ${asTandemError(err).message}`);
     }
   });
-  app.get("/alarms", (c) => html(c, Page({ ...frame(c, "Alarms & log", "/alarms"), children: AlarmsPage({ events: control.events(0, limits.eventsPageMax) }) })));
+  app.get("/alarms", (c) => html(c, Page({ ...frame(c, "Alarms & log", "/alarms"), children: AlarmsPage({ s: status(c), events: control.events(0, limits.eventsPageMax) }) })));
   registerSettingsRoutes(app, deps, kit);
   app.get("/config", (c) => html(c, Page({ ...frame(c, "Configuration", "/config"), children: ConfigPage({ runningConfig: maskSecretLines(control.runningConfig()), version: control.version(), csrf: c.get("session").csrf, passwordCharsMin: limits.passwordCharsMin }) })));
 
