@@ -4,7 +4,7 @@
 // with a bounded backoff and, while it fails, says why in plain words: that is what
 // `show version`, the UI, the alarm and /metrics report. The slot reports each change
 // once (failed, failed differently, recovered, withdrawn), never each retry.
-import { TandemError } from "../errors.ts";
+import { listenFailureOf } from "../wire/listen-failure.ts";
 
 /** First retry after a failed bind; each further retry waits twice as long... */
 export const listenRetryFirstMs = 500;
@@ -18,22 +18,6 @@ export interface ListenFailure {
   reason: string;
   sinceMs: number;
   attempts: number;
-}
-
-const reasons: Record<string, string> = {
-  EADDRINUSE: "address already in use",
-  EADDRNOTAVAIL: "address not available",
-  EACCES: "permission denied",
-  EPERM: "permission denied",
-};
-
-/** The system error code and a short reason for a failed listen. */
-export function listenFailureOf(err: unknown): { code: string; reason: string } {
-  const detail = err instanceof TandemError ? err.detail : undefined;
-  const raw = (detail?.errno ?? (err as { code?: unknown } | null)?.code) as unknown;
-  const code = typeof raw === "string" && /^E[A-Z]+$/.test(raw) ? raw : "error";
-  const reason = reasons[code] ?? (code !== "error" ? code : err instanceof Error ? err.message : String(err));
-  return { code, reason };
 }
 
 export type SlotChange = "up" | "failed" | "recovered" | "withdrawn";

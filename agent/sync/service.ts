@@ -19,6 +19,7 @@ import type { Counter } from "../metrics/registry.ts";
 import type { ApplyResult, CheckResult, SyncService, SyncState, SyncStatus } from "../services.ts";
 import type { ChangeEntry } from "../store/types.ts";
 import { connectTcp, listenTcp, type Connection, type TcpListener } from "../wire/connection.ts";
+import { listenFailureOf } from "../wire/listen-failure.ts";
 import { clientHandshake, serverHandshake, type LocalHello, type PeerHello } from "../wire/handshake.ts";
 import { SyncCore, type SyncBounds, type SyncClock, type SyncLink } from "./core.ts";
 import { fromWire, toWire } from "./messages.ts";
@@ -34,6 +35,8 @@ export const redialJitterMs = 500;
 export const peerDownGraceMs = 1000;
 /** Connections accepted at once while handshaking (an unauthenticated flood is capped). */
 export const pendingHandshakesMax = 8;
+/** Alarm raised while the sync port cannot be bound (cleared by a notice once it can). */
+export const syncPortAlarm = "sync_port_unavailable";
 
 export type SyncContext = Pick<ApplianceContext, "version" | "config" | "store" | "events" | "metrics"> & { dataDir?: string };
 
@@ -264,21 +267,27 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
   }
 
   let listenRetry: Timer | null = null;
-  let listenFailLogged = false;
+  /** Why the sync port cannot be bound, while it cannot (health() and the alarm say it). */
+  let listenProblem: string | null = null;
   function listen(): void {
     if (listenRetry) clearTimeout(listenRetry);
     listenRetry = null;
     listener?.stop();
     listener = null;
-    if (!running || !cfg.enabled) return;
+    if (!running || !cfg.enabled) {
+      if (listenProblem) log("notice", `data store sync no longer listens (configuration changed); alarm ${syncPortAlarm} cleared`);
+      listenProblem = null;
+      return;
+    }
     try {
       listener = listenTcp(bindAddr, cfg.port, accept, { label: "sync", heartbeatMs: syncHeartbeatMs, idleMs: syncPeerDownMs });
-      if (listenFailLogged) log("notice", `data store sync listening on ${bindAddr}:${cfg.port}`);
-      listenFailLogged = false;
+      if (listenProblem) log("notice", `data store sync listening on ${bindAddr}:${cfg.port}; alarm ${syncPortAlarm} cleared`);
+      listenProblem = null;
     } catch (err) {
       // The address may come up later, or the port be freed: keep trying at the reconnect pace.
-      if (!listenFailLogged) log("error", `data store sync cannot listen on ${bindAddr}:${cfg.port}: ${(err as Error).message}; retrying`);
-      listenFailLogged = true;
+      const problem = `data store sync cannot listen on ${bindAddr}:${cfg.port} (${listenFailureOf(err).reason})`;
+      if (problem !== listenProblem) log("error", `${problem}; retrying`, syncPortAlarm);
+      listenProblem = problem;
       listenRetry = setTimeout(listen, Math.max(1, cfg.reconnectS) * 1000);
     }
   }
@@ -434,6 +443,7 @@ export function createSyncServiceWith(ctx: SyncContext, bounds: Partial<SyncBoun
 
   return {
     start, stop, applyConfig, status, state,
+    health: () => (running && listenProblem ? [listenProblem] : []),
     checkNow: runCheck,
     awaitReplicated: (entries) => core.awaitReplicated(entries),
     core,

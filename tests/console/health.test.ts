@@ -4,7 +4,8 @@
 // is sent) shows the optimization service degraded, with why, in `show version`, as
 // an alarm in `show log` and in /metrics, and clears when the address is fixed; data
 // store sync without a peer-ip says so, and sync mode with a peer that never connected
-// says the peer is not connected (not "stalled"). Addresses: 127.0.15.10-19.
+// says the peer is not connected (not "stalled"); a sync port held by another process
+// shows sync degraded until it is freed. Addresses: 127.0.15.10-19.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -78,6 +79,28 @@ describe("the appliance says what does not work", () => {
     }
     expect(await consoleOutput(["show version"])).toMatch(/optimization +running/);
     expect(await consoleOutput(["show log"])).toContain("alarm rule_port_unavailable");
+  }, 60_000);
+
+  test("a sync port held by another process: sync degraded with why and an alarm; up and cleared once freed", async () => {
+    const holder = Bun.listen({ hostname: addr, port: 18220, socket: { data() {} } });
+    const control = await connectControl(join(dataDir, "control.sock"));
+    try {
+      await control.configure(["datastore sync reconnect 1", "datastore sync port 18220"]);
+      const sync = (await control.services()).find((s) => s.name === "sync")!;
+      expect(sync.state).toBe("degraded");
+      expect(sync.detail).toContain(`data store sync cannot listen on ${addr}:18220 (address already in use)`);
+      expect(await consoleOutput(["show version"])).toMatch(/sync +degraded: data store sync cannot listen/);
+      expect(await consoleOutput(["show log"])).toContain("[sync_port_unavailable]");
+      holder.stop(true);
+      const deadline = Date.now() + 15_000;
+      while ((await control.services()).find((s) => s.name === "sync")!.state !== "running" && Date.now() < deadline) await Bun.sleep(100);
+      expect((await control.services()).find((s) => s.name === "sync")).toEqual({ name: "sync", state: "running", detail: null });
+      expect(await consoleOutput(["show log"])).toContain("alarm sync_port_unavailable cleared");
+      await control.configure(["no datastore sync port", "no datastore sync reconnect"]);
+    } finally {
+      holder.stop(true);
+      control.close();
+    }
   }, 60_000);
 
   test("sync enabled without a peer-ip says so; sync mode with a peer never seen says it is not connected", async () => {
