@@ -2,8 +2,34 @@
 // with no lag, a check finds nothing) and then compares `tandem store digest`, runs
 // `tandem store verify` on both, and checks neither agent crashed or logged an unhandled
 // rejection. Apart from procs.ts because it needs bun:test (the benchmark uses procs.ts).
-import { expect } from "bun:test";
-import { digest, verify, waitUntil, type SyncNode } from "./procs.ts";
+import { afterAll, expect } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { digest, startNode, verify, waitUntil, type NodeSpec, type SyncNode } from "./procs.ts";
+
+/** A test file's agents and their scratch root: whatever is still running when the file
+ *  ends is SIGKILLed and the root removed. */
+export function fleet(name: string) {
+  const root = mkdtempSync(join(tmpdir(), `tandem-sync-${name}-`));
+  const live = new Set<SyncNode>();
+  afterAll(async () => {
+    for (const n of live) await n.kill("SIGKILL");
+    rmSync(root, { recursive: true, force: true });
+  });
+  return {
+    root,
+    async start(spec: NodeSpec): Promise<SyncNode> {
+      const n = await startNode(spec);
+      live.add(n);
+      return n;
+    },
+    async kill(n: SyncNode, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+      await n.kill(signal);
+      live.delete(n);
+    },
+  };
+}
 
 const crashLine = /unhandled|uncaught|TypeError|RangeError|ReferenceError|panic|segmentation fault/i;
 /** The agent is alive and its log holds no crash or unhandled rejection. */
@@ -13,7 +39,7 @@ export function expectNoCrash(n: SyncNode): void {
 }
 
 /** Both "in-sync" with no lag, a check finds nothing, digests equal, verify clean, no crash. */
-export async function converged(a: SyncNode, b: SyncNode, timeoutMs = 30_000): Promise<void> {
+export async function converged(a: SyncNode, b: SyncNode, timeoutMs = 60_000): Promise<void> {
   let last: unknown[] = [];
   try {
     await waitUntil(async () => {

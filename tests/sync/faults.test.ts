@@ -4,60 +4,18 @@
 // connections cut and blackholed through the fault proxy, a small capacity forcing
 // eviction, and a bit flipped in a stored value. After each: `tandem store digest`
 // equal on both and `tandem store verify` clean. SEED=n replays the kill schedule.
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { digest, startNode, verify, waitUntil, type NodeSpec, type SyncNode } from "./procs.ts";
+import { converged, fleet } from "./converge.ts";
+import { verify, waitUntil, type NodeSpec } from "./procs.ts";
 import { startProxy } from "./proxy.ts";
 import { Rng } from "./simworld.ts";
 
-const root = mkdtempSync(join(tmpdir(), "tandem-sync-faults-"));
-const live = new Set<SyncNode>();
-afterAll(async () => {
-  for (const n of live) await n.kill("SIGKILL");
-  rmSync(root, { recursive: true, force: true });
-});
+const { root, start, kill } = fleet("faults");
 const seed = Number(process.env.SEED ?? Date.now() % 100000);
 const rng = new Rng(seed);
 console.log(`faults: SEED=${seed}`);
 
-async function start(spec: NodeSpec): Promise<SyncNode> {
-  const n = await startNode(spec);
-  live.add(n);
-  return n;
-}
-async function kill(n: SyncNode, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
-  await n.kill(signal);
-  live.delete(n);
-}
-
-/** Waits until both are in sync with nothing in flight, runs a check, compares digests and verifies. */
-async function converged(a: SyncNode, b: SyncNode, timeoutMs = 60_000): Promise<void> {
-  let last: unknown[] = [];
-  try {
-    await waitUntil(async () => {
-      const [sa, sb] = [await a.status(), await b.status()];
-      last = [sa, sb];
-      return sa.state === "in-sync" && sb.state === "in-sync" && sa.lagSegments === 0 && sb.lagSegments === 0;
-    }, timeoutMs, "in-sync with no lag");
-  } catch (err) {
-    console.error(JSON.stringify(last), "\n", a.log().slice(-3000), "\n", b.log().slice(-3000));
-    throw err;
-  }
-  // At capacity a check can itself cause evictions; repeat until one finds nothing to do.
-  await waitUntil(async () => {
-    const c = (await a.cmd({ cmd: "check" })).check;
-    return c.inSync && (await a.cmd({ cmd: "count" })).count === (await b.cmd({ cmd: "count" })).count;
-  }, 30_000, "a check that finds the stores equal", 500);
-  const [da, db] = [await digest(a.spec.dir), await digest(b.spec.dir)];
-  expect(db).toBe(da);
-  for (const n of [a, b]) {
-    const v = await verify(n.spec.dir);
-    expect(v.out).toContain("corrupt 0");
-    expect(v.code).toBe(0);
-  }
-}
 
 describe("process-level faults", () => {
   test("SIGKILL either side during initial sync and live replication (24 cycles)", async () => {

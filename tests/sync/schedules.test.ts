@@ -7,35 +7,20 @@
 // promoted mid initial sync meeting its old master (refused, never overwritten). After each
 // schedule the pair converges (digests equal, `store verify` clean, both "in-sync") and
 // neither agent logged a crash or an unhandled rejection. SEED=n replays the schedule.
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { converged } from "./converge.ts";
-import { startNode, waitUntil, type NodeSpec, type SyncNode } from "./procs.ts";
+import { converged, fleet } from "./converge.ts";
+import { waitUntil, type NodeSpec, type SyncNode } from "./procs.ts";
 import { startProxy, type FaultProxy, type Shape } from "./proxy.ts";
 import { Rng } from "./simworld.ts";
 
-const root = mkdtempSync(join(tmpdir(), "tandem-sync-schedules-"));
-const live = new Set<SyncNode>();
-afterAll(async () => {
-  for (const n of live) await n.kill("SIGKILL");
-  rmSync(root, { recursive: true, force: true });
-});
+const { root, start, kill } = fleet("schedules");
 
 const seed = Number(process.env.SEED ?? Date.now() % 100000);
 const rng = new Rng(seed);
 console.log(`schedules: SEED=${seed}`);
 
-async function start(spec: NodeSpec): Promise<SyncNode> {
-  const n = await startNode(spec);
-  live.add(n);
-  return n;
-}
-async function kill(n: SyncNode, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
-  await n.kill(signal);
-  live.delete(n);
-}
 
 /** Writes n segments on a store with sync off (a store that exists before pairing). */
 async function seeded(spec: NodeSpec, n: number): Promise<void> {

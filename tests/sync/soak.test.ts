@@ -5,31 +5,16 @@
 // blackhole, cuts, sync disabled and enabled, SIGSTOP/SIGCONT. Capacity (eviction) and
 // sync mode are drawn from the seed. Ends with `converged`. SEED=n replays, STEPS=n
 // (default 16), SEED_SEGMENTS=n sizes the store the initial sync starts from.
-import { afterAll, describe, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, test } from "bun:test";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { converged } from "./converge.ts";
-import { startNode, type NodeSpec, type SyncNode } from "./procs.ts";
+import { converged, fleet } from "./converge.ts";
+import { type NodeSpec } from "./procs.ts";
 import { startProxy, type Shape } from "./proxy.ts";
 import { Rng } from "./simworld.ts";
 
-const root = mkdtempSync(join(tmpdir(), "tandem-sync-soak-"));
-const live = new Set<SyncNode>();
-afterAll(async () => {
-  for (const n of live) await n.kill("SIGKILL");
-  rmSync(root, { recursive: true, force: true });
-});
+const { root, start, kill } = fleet("soak");
 
-async function start(spec: NodeSpec): Promise<SyncNode> {
-  const n = await startNode(spec);
-  live.add(n);
-  return n;
-}
-async function kill(n: SyncNode, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
-  await n.kill(signal);
-  live.delete(n);
-}
 
 describe("sync soak", () => {
   test.skipIf(!process.env.SYNC_SOAK)("random mixed fault schedule", async () => {
