@@ -22,6 +22,13 @@ const rng = new Rng(seed);
 console.log(`schedules: SEED=${seed}`);
 
 
+/** A master at 127.0.14.`a` and a backup at 127.0.14.`b` that dial each other directly. */
+function pairSpecs(tag: string, a: number, b: number, port: number): [NodeSpec, NodeSpec] {
+  const spec = (side: "A" | "B", addr: number, peer: number, role: "master" | "backup"): NodeSpec =>
+    ({ name: tag + side, dir: join(root, (tag + side).toLowerCase()), addr: `127.0.14.${addr}`, role, peer: `127.0.14.${peer}`, port });
+  return [spec("A", a, b, "master"), spec("B", b, a, "backup")];
+}
+
 /** Writes n segments on a store with sync off (a store that exists before pairing). */
 async function seeded(spec: NodeSpec, n: number): Promise<void> {
   const a = await start({ ...spec, extra: [...(spec.extra ?? []), "--no-sync"] });
@@ -120,8 +127,7 @@ describe("sync fault schedules", () => {
 
   test("backup restarted with an emptied store mid initial sync; both sides killed at once", async () => {
     const port = 17762;
-    const specA: NodeSpec = { name: "RA", dir: join(root, "ra"), addr: "127.0.14.110", role: "master", peer: "127.0.14.111", port };
-    const specB: NodeSpec = { name: "RB", dir: join(root, "rb"), addr: "127.0.14.111", role: "backup", peer: "127.0.14.110", port };
+    const [specA, specB] = pairSpecs("R", 110, 111, port);
     await seeded(specA, 1500);
     let a = await start(specA);
     let b = await start(specB);
@@ -149,8 +155,7 @@ describe("sync fault schedules", () => {
 
   test("a backup promoted mid initial sync does not overwrite the old master's store: refused, then the initial sync finishes", async () => {
     const port = 17764;
-    const specA: NodeSpec = { name: "PA", dir: join(root, "pa"), addr: "127.0.14.116", role: "master", peer: "127.0.14.117", port };
-    const specB: NodeSpec = { name: "PB", dir: join(root, "pb"), addr: "127.0.14.117", role: "backup", peer: "127.0.14.116", port };
+    const [specA, specB] = pairSpecs("P", 116, 117, port);
     const segments = 4000;
     await seeded(specA, segments);
     let a = await start(specA);
@@ -182,8 +187,7 @@ describe("sync fault schedules", () => {
 
   test("failover under traffic: master killed, backup promoted online, old master rejoins as backup without a resync", async () => {
     const port = 17763;
-    const specA: NodeSpec = { name: "OA", dir: join(root, "oa"), addr: "127.0.14.114", role: "master", peer: "127.0.14.115", port };
-    const specB: NodeSpec = { name: "OB", dir: join(root, "ob"), addr: "127.0.14.115", role: "backup", peer: "127.0.14.114", port };
+    const [specA, specB] = pairSpecs("O", 114, 115, port);
     await seeded(specA, 1500);
     let a = await start(specA);
     const b = await start(specB);
