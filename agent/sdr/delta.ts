@@ -44,25 +44,31 @@ class ByteWriter {
   }
 }
 
+/** Positions in `table` are stored as `epoch + position`: an entry below the current
+ *  epoch is from an earlier call, so no call clears the 128 KiB table (that fill was
+ *  a tenth of a delta attempt, and most attempts in a cold stream fail). */
 const table = new Int32Array(1 << hashBits);
+let epoch = 1;
+/** Where epochs restart (and the table is cleared): below 2^31 with room for a base. */
+const epochMax = 0x40000000;
 
 /** Instructions that rebuild `target` from `base`; stops early (returns undefined) once
  *  the delta grows past `budgetBytes`, since the caller would send the segment whole. */
 export function encodeDelta(base: Uint8Array, target: Uint8Array, budgetBytes = target.length): Uint8Array | undefined {
-  table.fill(-1);
+  if (epoch + base.length + 1 >= epochMax) {
+    table.fill(0);
+    epoch = 1;
+  }
+  const e = epoch;
+  epoch += base.length + 1;
   // Later positions overwrite earlier ones: fine, any match is verified.
-  for (let i = 0; i + 4 <= base.length; i++) table[hash4(base, i)] = i;
+  for (let i = 0; i + 4 <= base.length; i++) table[hash4(base, i)] = e + i;
   const out = new ByteWriter(Math.min(budgetBytes, target.length) + 16);
   let insertStart = 0;
   let p = 0;
-  const flushInsert = (end: number) => {
-    if (end > insertStart) {
-      out.varint((end - insertStart) * 2);
-      out.append(target, insertStart, end);
-    }
-  };
-  while (p + copyBytesMin <= target.length) {
-    const c = table[hash4(target, p)]!;
+  const last = target.length - copyBytesMin;
+  while (p <= last) {
+    const c = table[hash4(target, p)]! - e;
     if (c >= 0) {
       let len = 0;
       const maxLen = Math.min(base.length - c, target.length - p);
@@ -71,7 +77,10 @@ export function encodeDelta(base: Uint8Array, target: Uint8Array, budgetBytes = 
         // Grow the match backwards over bytes that would otherwise be inserted.
         let back = 0;
         while (p - back > insertStart && c - back > 0 && base[c - back - 1] === target[p - back - 1]) back++;
-        flushInsert(p - back);
+        if (p - back > insertStart) {
+          out.varint((p - back - insertStart) * 2);
+          out.append(target, insertStart, p - back);
+        }
         out.varint((len + back) * 2 + 1);
         out.varint(c - back);
         p += len;
@@ -84,7 +93,10 @@ export function encodeDelta(base: Uint8Array, target: Uint8Array, budgetBytes = 
     // Pending insert bytes alone already blow the budget: an unrelated base, give up.
     if (p - insertStart + out.length > budgetBytes) return undefined;
   }
-  flushInsert(target.length);
+  if (target.length > insertStart) {
+    out.varint((target.length - insertStart) * 2);
+    out.append(target, insertStart, target.length);
+  }
   if (out.length > budgetBytes) return undefined;
   return out.result();
 }
