@@ -67,6 +67,32 @@ let epoch = 1;
 /** Where epochs restart (and the table is cleared): below 2^31 with room for a base. */
 const epochMax = 0x40000000;
 
+/** Evenly spaced probes of the target checked against the base before the full scan. */
+const probeCount = 32;
+
+/** Whether enough probes find their 8 bytes in the base for a delta within the budget to
+ *  be possible. A delta of at most `budget` bytes copies at least target - budget bytes,
+ *  so about that share of probes land in copied bytes and, on a base indexed at every
+ *  position, find them; this asks for a quarter of that share. Most cold attempts are
+ *  against a base that shares a super-feature by chance (a common phrase), and failing
+ *  them here skips the scan that otherwise only gave up after half the target. */
+function worthScanning(base: Uint8Array, target: Uint8Array, budget: number, e: number): boolean {
+  const span = target.length - copyBytesMin;
+  if (span < probeCount * 4) return true;
+  const copiedShare = 1 - budget / target.length;
+  const hitsMin = Math.floor((probeCount * copiedShare) / 4);
+  let hits = 0;
+  for (let k = 0; k < probeCount; k++) {
+    const p = Math.floor((span * k) / probeCount);
+    const c = table[hash4(target, p)]! - e;
+    if (c < 0 || c + copyBytesMin > base.length) continue;
+    let len = 0;
+    while (len < copyBytesMin && base[c + len] === target[p + len]) len++;
+    if (len === copyBytesMin && ++hits >= hitsMin) return true;
+  }
+  return hits >= hitsMin;
+}
+
 /** Instructions that rebuild `target` from `base`; stops early (returns undefined) once
  *  the delta grows past `budgetBytes`, since the caller would send the segment whole. */
 export function encodeDelta(base: Uint8Array, target: Uint8Array, budgetBytes = target.length): Uint8Array | undefined {
@@ -78,6 +104,7 @@ export function encodeDelta(base: Uint8Array, target: Uint8Array, budgetBytes = 
   epoch += base.length + 1;
   // Later positions overwrite earlier ones: fine, any match is verified.
   for (let i = 0; i + 4 <= base.length; i++) table[hash4(base, i)] = e + i;
+  if (!worthScanning(base, target, budgetBytes, e)) return undefined;
   out.reset();
   let insertStart = 0;
   let p = 0;
