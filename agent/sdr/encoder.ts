@@ -26,7 +26,7 @@ import {
   BodyEncoding, OpType, encodeBody, encodeFrame, frameOutputBytesMax, frameSegmentsMax, opsPerFrameMax, runForksMax, runSegmentsMax,
   type Op,
 } from "./wire.ts";
-import { StreamCompressor, zstdLevelDefault, zstdWindowLogDefault } from "./zstream.ts";
+import { StreamCompressor, syncBytesMax, zstdLevelDefault, zstdWindowLogDefault } from "./zstream.ts";
 
 export interface SdrEncoderOptions {
   store: SegmentStore;
@@ -69,6 +69,11 @@ const opOverheadBytes = 40;
 /** A delivered tail shorter than this goes as literal bytes even when a known segment
  *  starts with it (a HEAD op costs a label). */
 const headBytesMin = 64;
+/** Closed frames whose zstd step may still run on the thread pool while the encoder
+ *  goes on with the next frame's segments; more than this and it waits for the oldest.
+ *  Two keeps both cores busy (one compressing, one cutting/hashing/deltas) and bounds
+ *  the memory held by uncompressed bodies to about two frames. */
+export const framesCompressingMax = 2;
 /** Most bytes given to the chunker at a time, so a switch to speculation comes early. */
 const chunkSliceBytes = 128 * 1024;
 
@@ -85,6 +90,15 @@ function sameLabel(a: Uint8Array | undefined, b: Uint8Array): boolean {
   if (!a) return false;
   for (let i = 0; i < 32; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** A closed frame on its way through the compressor. `done` flips when it settled
+ *  (results arrive on the event loop); `small` bodies take zstd's synchronous path and
+ *  are settled by the time anyone looks, so they never wait for a later call. */
+interface PendingFrame {
+  frame: Promise<Uint8Array>;
+  done: boolean;
+  small: boolean;
 }
 
 interface OpenRun {
@@ -134,6 +148,8 @@ export class SdrEncoder {
   private shadow: Label | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** Closed frames in wire order, oldest first (at most framesCompressingMax + 1). */
+  private compressing: PendingFrame[] = [];
 
   constructor(options: SdrEncoderOptions) {
     this.store = options.store;
@@ -175,6 +191,7 @@ export class SdrEncoder {
         await this.process(this.chunker.push(slice), frames);
         await this.maybeSpeculate(slice, frames);
       }
+      await this.takeFrames(frames, false);
       return frames;
     });
   }
@@ -190,8 +207,8 @@ export class SdrEncoder {
       this.chunker = new StreamChunker(this.params);
       await this.process(tail, frames, true);
       if (this.delivered !== 0) throw new Error(`assert: ${this.delivered} delivered bytes outlived the stream's last segment`);
-      const last = await this.closeFrame();
-      if (last) frames.push(last);
+      await this.closeFrameInto(frames);
+      await this.takeFrames(frames, true);
       return frames;
     });
   }
@@ -215,8 +232,8 @@ export class SdrEncoder {
         }
         this.delivered = pending.length;
       }
-      const last = await this.closeFrame();
-      if (last) frames.push(last);
+      await this.closeFrameInto(frames);
+      await this.takeFrames(frames, true);
       return frames;
     });
   }
@@ -225,8 +242,10 @@ export class SdrEncoder {
    *  starts on it); the undecided tail waits, so no boundary moves. */
   cutFrame(): Promise<Uint8Array[]> {
     return this.serialized(async () => {
-      const frame = await this.closeFrame();
-      return frame ? [frame] : [];
+      const frames: Uint8Array[] = [];
+      await this.closeFrameInto(frames);
+      await this.takeFrames(frames, true);
+      return frames;
     });
   }
 
@@ -254,6 +273,9 @@ export class SdrEncoder {
     this.closed = true;
     // A call may wait on the peer (REQ) forever if the channel died: bounded wait.
     await settledWithin(this.queue, closeWaitMs);
+    // Frames nobody collected any more (the channel ended mid-stream) are dropped.
+    await settledWithin(Promise.allSettled(this.compressing.map((p) => p.frame)), closeWaitMs);
+    this.compressing = [];
     this.compressor?.close();
     try {
       await this.writer.drain();
@@ -288,9 +310,26 @@ export class SdrEncoder {
       this.coveredBytes + this.params.maxBytes * 2 > frameOutputBytesMax;
   }
 
+  /** Closes the open frame and starts its compression; frames that must leave to keep
+   *  at most framesCompressingMax compressing go to `frames` (in wire order). */
   private async closeFrameInto(frames: Uint8Array[]): Promise<void> {
-    const frame = await this.closeFrame();
-    if (frame) frames.push(frame);
+    const pending = this.closeFrame();
+    if (!pending) return;
+    this.compressing.push(pending);
+    while (this.compressing.length > framesCompressingMax) frames.push(await this.compressing.shift()!.frame);
+    await this.writer.put(this.learnedOfFrame);
+    this.learnedOfFrame = [];
+  }
+
+  /** Moves finished frames from the front of the pipeline to `frames`; with `all`, waits
+   *  for every one (a flush: everything must be on its way). */
+  private async takeFrames(frames: Uint8Array[], all: boolean): Promise<void> {
+    while (this.compressing.length > 0) {
+      const head = this.compressing[0]!;
+      if (!all && !head.done && !head.small) return;
+      this.compressing.shift();
+      frames.push(await head.frame);
+    }
   }
 
   /** Data of the segment expected next (the successor of the last known one), if at hand. */
@@ -565,7 +604,10 @@ export class SdrEncoder {
     this.coveredBytes += coveredBytes;
   }
 
-  private async closeFrame(): Promise<Uint8Array | undefined> {
+  /** Segments learned by the frame just closed, for closeFrameInto() to queue. */
+  private learnedOfFrame: SegmentInput[] = [];
+
+  private closeFrame(): PendingFrame | undefined {
     this.closeRun();
     if (this.ops.length === 0) return undefined;
     const ops = this.ops;
@@ -576,20 +618,30 @@ export class SdrEncoder {
     this.coveredBytes = 0;
     this.frameSegments = 0;
     const body = encodeBody(ops);
-    let frame: Uint8Array;
-    if (this.compressor) {
-      const compressed = await this.compressor.compress(body);
-      frame = encodeFrame({ encoding: BodyEncoding.zstdStream, bodyBytes: body.length, body: compressed });
-      this.stats.compressedBodyBytes += compressed.length;
-    } else {
-      frame = encodeFrame({ encoding: BodyEncoding.raw, bodyBytes: body.length, body });
-      this.stats.compressedBodyBytes += body.length;
-    }
     this.stats.bodyBytes += body.length;
     this.stats.frames++;
-    this.stats.outputBytes += frame.length;
-    await this.writer.put(learn);
-    return frame;
+    this.learnedOfFrame = learn;
+    const done = (frame: Uint8Array, compressedBytes: number) => {
+      this.stats.compressedBodyBytes += compressedBytes;
+      this.stats.outputBytes += frame.length;
+      pending.done = true;
+      return frame;
+    };
+    const pending: PendingFrame = { frame: undefined!, done: false, small: body.length <= syncBytesMax };
+    if (this.compressor) {
+      pending.frame = this.compressor.compress(body).then(
+        (compressed) => done(encodeFrame({ encoding: BodyEncoding.zstdStream, bodyBytes: body.length, body: compressed }), compressed.length),
+        (err) => {
+          pending.done = true;
+          throw err;
+        },
+      );
+      // Rejections surface where the frame is collected (or are dropped at close).
+      pending.frame.catch(() => undefined);
+    } else {
+      pending.frame = Promise.resolve(done(encodeFrame({ encoding: BodyEncoding.raw, bodyBytes: body.length, body }), body.length));
+    }
+    return pending;
   }
 }
 

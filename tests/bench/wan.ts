@@ -7,11 +7,14 @@
 // JSON object last: direct_s, cold_s, warm_s, cold_speedup, warm_speedup,
 // lan_warm_mbps in MB/s (medians of 3 warm runs; best runs too) next to lan_direct_mbps
 // (the same fetch straight from the HTTP server, no appliances), and the bytes that
-// crossed the WAN.
+// crossed the WAN. lan_cold_mbps: new data on plain loopback, i.e. data neither store
+// has seen (the prettier 3.3.3 + 3.4.2 tars, which the typescript corpus does not
+// hold), fetched once through the loopback rule: the optimizer's cold path at LAN speed,
+// next to lan_cold_direct_mbps (the same body straight from the HTTP server).
 // Times are curl's own (time_total); warm_wall_s also counts starting the curl process.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { realCorpus } from "./corpus.ts";
+import { packageTar, realCorpus } from "./corpus.ts";
 import { clientAppliance, net, serverAppliance, sha256, tempDir } from "../optimize/fixture.ts";
 import { startWanEm } from "../tools/wanem.ts";
 
@@ -33,9 +36,13 @@ function median(values: number[]): number {
 
 const corpus = realCorpus(corpusBytes);
 const corpusSha = sha256(corpus);
+/** Data new to both stores for the loopback cold fetch (served at coldPath). */
+const coldBody = new Uint8Array(Buffer.concat([readFileSync(packageTar("prettier", "3.3.3")), readFileSync(packageTar("prettier", "3.4.2"))]));
+const coldSha = sha256(coldBody);
+const coldPath = "/cold";
 const http = Bun.serve({
   hostname: httpAddr, port: 0, idleTimeout: 255,
-  fetch: () => new Response(corpus as Uint8Array<ArrayBuffer>),
+  fetch: (req) => new Response((new URL(req.url).pathname === coldPath ? coldBody : corpus) as Uint8Array<ArrayBuffer>),
 });
 const tmp = tempDir("bench-wan");
 
@@ -52,24 +59,24 @@ function cpuSeconds(pid: number): number {
 /** One timed fetch; the body goes to /dev/null so the timing holds no hashing work of ours.
  *  `seconds` is curl's own time_total (connect to last byte); `wallSeconds` also holds
  *  starting the curl process (10-30 ms on this loaded machine: ~5% of a warm fetch). */
-async function fetchTimed(url: string): Promise<{ seconds: number; wallSeconds: number; bytes: number }> {
+async function fetchTimed(url: string, expectedBytes = corpus.length): Promise<{ seconds: number; wallSeconds: number; bytes: number }> {
   const started = performance.now();
   const proc = Bun.spawn(["curl", "-sS", "--max-time", "600", "-o", "/dev/null", "-w", "%{size_download} %{time_total}", url], { stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   const wallSeconds = (performance.now() - started) / 1000;
   if (code !== 0) throw new Error(`curl ${url} failed (${code}): ${err}`);
   const [size, total] = out.trim().split(" ").map(Number);
-  if (size !== corpus.length) throw new Error(`curl ${url}: ${out} bytes, expected ${corpus.length}`);
+  if (size !== expectedBytes) throw new Error(`curl ${url}: ${out} bytes, expected ${expectedBytes}`);
   return { seconds: total!, wallSeconds, bytes: size! };
 }
 
 /** An untimed fetch whose body is checked against the corpus (sha256). */
-async function fetchVerified(url: string): Promise<void> {
+async function fetchVerified(url: string, sha = corpusSha): Promise<void> {
   const proc = Bun.spawn(["curl", "-sS", "--max-time", "600", url], { stdout: "pipe", stderr: "pipe" });
   const hasher = new Bun.CryptoHasher("sha256");
   for await (const chunk of proc.stdout) hasher.update(chunk);
   if ((await proc.exited) !== 0) throw new Error(`curl ${url} failed: ${await new Response(proc.stderr).text()}`);
-  if (hasher.digest("hex") !== corpusSha) throw new Error(`curl ${url}: body differs from the corpus`);
+  if (hasher.digest("hex") !== sha) throw new Error(`curl ${url}: body differs from what was served`);
 }
 
 const directWan = await startWanEm({ listenHost: directWanAddr, targetHost: httpAddr, targetPort: http.port!, ...wan });
@@ -121,9 +128,14 @@ try {
   const lanDirectRuns: number[] = [];
   for (let i = 0; i < warmRunsCount; i++) lanDirectRuns.push((await fetchTimed(`http://${httpAddr}:${http.port}/`)).seconds);
   console.log(`direct on loopback (no appliances): ${lanDirectRuns.map((s) => s.toFixed(3)).join(", ")} s`);
+  // Cold on loopback: once only (the fetch teaches both stores the data).
+  const lanCold = await fetchTimed(`http://${branchAddr}:8001${coldPath}`, coldBody.length);
+  const lanColdDirect = await fetchTimed(`http://${httpAddr}:${http.port}${coldPath}`, coldBody.length);
+  console.log(`cold on loopback: ${lanCold.seconds.toFixed(3)} s (${coldBody.length} new bytes; direct ${lanColdDirect.seconds.toFixed(3)} s)`);
   // Correctness of what the timed runs moved: both paths once more, hashed end to end.
   await fetchVerified(`http://${branchAddr}:8000/`);
   await fetchVerified(`http://${branchAddr}:8001/`);
+  await fetchVerified(`http://${branchAddr}:8001${coldPath}`, coldSha);
   console.log("verified: both paths deliver the corpus intact (sha256)");
   const result = {
     bench: "wan",
@@ -143,6 +155,8 @@ try {
     lan_warm_mbps: +(corpus.length / lanMedian / 1e6).toFixed(1),
     lan_warm_best_mbps: +(corpus.length / Math.min(...lanRuns) / 1e6).toFixed(1),
     lan_direct_mbps: +(corpus.length / median(lanDirectRuns) / 1e6).toFixed(1),
+    lan_cold_mbps: +(coldBody.length / lanCold.seconds / 1e6).toFixed(1),
+    lan_cold_direct_mbps: +(coldBody.length / lanColdDirect.seconds / 1e6).toFixed(1),
     targets: { warm_speedup: 100, cold_speedup: 2, lan_warm_mbps: 300 },
   };
   console.log(JSON.stringify(result));

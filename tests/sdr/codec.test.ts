@@ -186,6 +186,35 @@ describe("SDR round trips", () => {
     await p.close();
   });
 
+  test("frames compressed on the thread pool while later ones are encoded leave in wire order, all by the flush", async () => {
+    const encStore = await openStore();
+    const decStore = await openStore();
+    // Small frames (64 KiB bodies, above zstd's synchronous size) so many are in the
+    // compression pipeline at once; pieces of varied size between them.
+    const encoder = new SdrEncoder({ store: encStore, frameBodyBytesTarget: 64 * 1024 });
+    const decoder = new SdrDecoder({ store: decStore, fetchMissing: async (labels) => encoder.answer(labels) });
+    const random = xorshift(77);
+    const data = new Uint8Array(Buffer.concat([textBytes(3 << 20, 5), randomBytes(1 << 20, 6), textBytes(2 << 20, 7)]));
+    const frames: Uint8Array[] = [];
+    let returnedEarly = 0;
+    for (let at = 0; at < data.length;) {
+      const n = 1 + Math.floor(random() * 200_000);
+      const out = await encoder.encode(data.subarray(at, at + n));
+      returnedEarly += out.length;
+      frames.push(...out);
+      at += n;
+    }
+    frames.push(...(await encoder.flush()));
+    expect(returnedEarly).toBeGreaterThan(0);
+    expect(frames.length).toBe(encoder.stats.frames);
+    expect(frameBytes(frames)).toBe(encoder.stats.outputBytes);
+    expect(same(await decodeAll(decoder, frames), data)).toBe(true);
+    await encoder.close();
+    await decoder.close();
+    await encStore.close();
+    await decStore.close();
+  });
+
   test("warm repeat collapses into runs: >= 500x", async () => {
     const p = await pair();
     const input = randomBytes(4 * 1024 * 1024, 31);
