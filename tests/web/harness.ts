@@ -137,6 +137,17 @@ export async function setFirstPassword(page: Page, password: string): Promise<vo
   await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
 }
 
+/** A fresh agent and a browser page at 1280 px that did the first boot with `password`
+ *  (so it is logged in as admin). */
+export async function firstBootSession(name: string, password: string) {
+  const [agent, { browser, close: closeBrowser }] = await Promise.all([startAgent({ name }), launchBrowser()]);
+  const context = await newContext(browser, 1280);
+  const page = await context.newPage();
+  await page.goto(agent.url + "/first-boot");
+  await setFirstPassword(page, password);
+  return { agent, browser, closeBrowser, context, page };
+}
+
 export async function login(page: Page, baseUrl: string, password: string, username = "admin"): Promise<void> {
   await page.goto(`${baseUrl}/login`);
   await page.fill('input[name="username"]', username);

@@ -5,14 +5,13 @@
 // data store with its confirmation.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { launchBrowser, login, newContext, screenshot, setFirstPassword, startAgent, waitFor, type Agent } from "./harness.ts";
+import type { Browser, Page } from "playwright-core";
+import { firstBootSession, login, newContext, screenshot, waitFor, type Agent } from "./harness.ts";
 
 const password = "pages password 1";
 let agent: Agent;
 let browser: Browser;
 let closeBrowser: () => Promise<void>;
-let context: BrowserContext;
 let page: Page;
 
 const pages: [string, string][] = [
@@ -21,11 +20,7 @@ const pages: [string, string][] = [
 ];
 
 beforeAll(async () => {
-  [agent, { browser, close: closeBrowser }] = await Promise.all([startAgent({ name: "pages" }), launchBrowser()]);
-  context = await newContext(browser, 1280);
-  page = await context.newPage();
-  await page.goto(agent.url + "/first-boot");
-  await setFirstPassword(page, password);
+  ({ agent, browser, closeBrowser, page } = await firstBootSession("pages", password));
 }, 60_000);
 
 afterAll(async () => {

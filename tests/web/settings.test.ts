@@ -8,23 +8,18 @@
 // without a session or CSRF token are refused.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { freshAddress, launchBrowser, newContext, screenshot, setFirstPassword, startAgent, type Agent } from "./harness.ts";
+import type { Browser, Page } from "playwright-core";
+import { firstBootSession, freshAddress, newContext, screenshot, type Agent } from "./harness.ts";
 
 const password = "settings password 1";
 const serviceSecret = "svc-secret-4711";
 let agent: Agent;
 let browser: Browser;
 let closeBrowser: () => Promise<void>;
-let context: BrowserContext;
 let page: Page;
 
 beforeAll(async () => {
-  [agent, { browser, close: closeBrowser }] = await Promise.all([startAgent({ name: "settings" }), launchBrowser()]);
-  context = await newContext(browser, 1280);
-  page = await context.newPage();
-  await page.goto(agent.url + "/first-boot");
-  await setFirstPassword(page, password);
+  ({ agent, browser, closeBrowser, page } = await firstBootSession("settings", password));
 }, 60_000);
 
 afterAll(async () => {
